@@ -1,0 +1,105 @@
+"""Level 1 of the design: the Writer and Reader contracts every code implements.
+
+A *Writer* holds every option of one run as plain, validated attributes and writes that run's
+input files. A *Reader* reads a run directory and returns a :class:`ReadResult`: the verdict
+(complete / incomplete / failed with a reason) and the numbers. **The Reader defines success.**
+
+Both are pydantic models: unknown options are refused and wrong types are reported with the
+option's name; ``model_dump()`` is what status.json stores and ``Model(**dump)`` restores it.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar, Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..errors import OptionError
+from ..states import Verdict
+
+
+class Options(BaseModel):
+    """Base of Writers and Readers: strict, plain attributes, validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+    @classmethod
+    def build(cls, where: str, options: Mapping[str, Any]) -> "Options":
+        """Construct from user options; errors name ``where`` (job/step) and the option."""
+        try:
+            return cls(**options)
+        except ValidationError as exc:
+            raise OptionError(format_validation_error(where, exc)) from None
+
+    def validate_options(self) -> None:
+        """Re-check all attributes (useful after plain attribute edits in a script)."""
+        type(self).build(type(self).__name__, self.model_dump())
+
+
+class Writer(Options):
+    """Writes the input files of one run.
+
+    Class attributes
+    ----------------
+    consumes : names of artifacts this run needs from earlier elements of its job
+        (e.g. ``"chkfile"``, ``"wavefunction"``). Missing required ones are a plan error.
+    physical : option names whose change means "redo this element and those after it";
+        every other option only changes how much is sampled or how it is run.
+    """
+
+    consumes: ClassVar[tuple[str, ...]] = ()
+    optional_inputs: ClassVar[tuple[str, ...]] = ()
+    sampling: ClassVar[tuple[str, ...]] = ()
+    """Options whose increase means "sample more of the same run" (e.g. nblocks)."""
+
+    def write(self, directory: Path, inputs: Mapping[str, Path]) -> list[str]:
+        """Write the input files into ``directory``; return their names. Must be idempotent."""
+        raise NotImplementedError
+
+    def command(self) -> list[str]:
+        """The argument list that runs this run inside its directory (never a shell string)."""
+        raise NotImplementedError
+
+    def extend(self, result: "ReadResult") -> None:
+        """Change options so that the next attempt continues the run (e.g. more blocks).
+
+        Called when the Reader said ``incomplete``. The default does nothing: the same input
+        is simply run again (a restartable code picks up where it stopped).
+        """
+
+
+class ReadResult(BaseModel):
+    """A Reader's verdict and numbers for one run directory."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    verdict: Verdict
+    reason: str = ""
+    results: dict[str, Any] = Field(default_factory=dict)
+    """Numbers to store and publish: energy, error, variance, blocks, ..."""
+    outputs: dict[str, str] = Field(default_factory=dict)
+    """Artifacts for later elements, as paths relative to the run directory."""
+    more: dict[str, Any] = Field(default_factory=dict)
+    """For ``incomplete``: what the Writer should ask for next (e.g. ``{"nblocks": 240}``)."""
+    retry: bool = False
+    """For ``failed``: True when running the same input again may succeed (a crash, a kill)."""
+
+
+class Reader(Options):
+    """Reads a run directory and decides whether the run is complete."""
+
+    def read(self, directory: Path, exit_code: int | None = None) -> ReadResult:
+        """Judge ``directory``. ``exit_code`` is the runner's, or None while it is unknown."""
+        raise NotImplementedError
+
+
+def format_validation_error(where: str, exc: ValidationError) -> str:
+    """One line per problem: ``where: option 'x': message``."""
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err.get("loc", ())) or "(options)"
+        msg = err.get("msg", "invalid")
+        if err.get("type") == "extra_forbidden":
+            msg = "unknown option"
+        lines.append(f"{where}: option '{key}': {msg}")
+    return "; ".join(lines)

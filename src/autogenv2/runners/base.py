@@ -1,0 +1,135 @@
+"""Level 1: the Runner contract. A Runner executes runs of a code on a computer system.
+
+Every backend (local process, SLURM, PBS) launches the same wrapper,
+``python -m autogenv2.runners.launch``, which records in the run directory
+``.autogenv2/<token>.started`` and ``.autogenv2/<token>.exit`` (exit code, times). Completion
+therefore never depends on the scheduler remembering the job.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Resources(BaseModel):
+    """What one run asks of the machine. Unset fields fall back to the machine profile."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    nodes: int | None = None
+    tasks: int | None = None
+    cpus_per_task: int | None = None
+    memory: str | None = None          # e.g. "4G"
+    walltime: str | None = None        # "HH:MM:SS" or "D-HH:MM:SS" or seconds as text
+    partition: str | None = None       # queue on PBS
+    account: str | None = None
+    qos: str | None = None
+    extra: list[str] = []              # extra scheduler directive lines, validated by the backend
+    setup: list[str] = []              # module/env lines run before the program
+    launcher: list[str] = []           # e.g. ["srun"] or ["mpirun", "-np", "4"]
+
+
+@dataclass
+class RunRequest:
+    """One attempt to hand to a Runner."""
+
+    directory: Path                  # the element's run directory (the program's cwd)
+    argv: list[str]                  # the program and its arguments
+    token: str                       # unique attempt id; names marker files and scheduler jobs
+    env: dict[str, str] = field(default_factory=dict)
+    resources: Resources = field(default_factory=Resources)
+    stdout: str = "stdout.txt"       # file name in ``directory``; appended to by every attempt
+
+
+@dataclass
+class RunStatus:
+    """What a Runner knows about one attempt."""
+
+    phase: str                       # "queued" | "running" | "finished" | "lost"
+    exit_code: int | None = None     # the program's; negative = killed by that signal
+    reason: str = ""                 # "walltime", "cancelled", "oom", "node_fail", pending reason...
+    started_at: float | None = None
+    ended_at: float | None = None
+    scheduler_state: str = ""        # raw state word from the scheduler (PENDING, R, ...)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Runner(Protocol):
+    """The contract of every backend (see runners/local.py for the smallest one)."""
+
+    name: str
+    max_active: int
+    """How many of our attempts may be queued or running at once (throttling)."""
+
+    def start(self, request: RunRequest) -> str:
+        """Launch or submit; return the runner id (pid, SLURM job id, PBS job id)."""
+        ...
+
+    def poll(self, attempts: dict[str, tuple[str, Path]]) -> dict[str, RunStatus]:
+        """Status of many attempts at once: ``{token: (runner_id, directory)}``.
+
+        Implementations make at most one scheduler query per call, whatever the number.
+        """
+        ...
+
+    def cancel(self, runner_id: str) -> None:
+        """Stop the attempt; a finished one is not an error."""
+        ...
+
+
+def marker_dir(directory: Path) -> Path:
+    """Where the launch wrapper leaves its marker files."""
+    return Path(directory) / ".autogenv2"
+
+
+def walltime_seconds(text: str | None) -> float | None:
+    """Parse ``"SS"``, ``"MM:SS"``, ``"HH:MM:SS"`` or ``"D-HH:MM:SS"`` into seconds.
+
+    >>> walltime_seconds("1-02:00:30")
+    93630.0
+    >>> walltime_seconds("90")
+    90.0
+    """
+    if text is None:
+        return None
+    days = 0
+    body = text.strip()
+    if "-" in body:
+        day_text, body = body.split("-", 1)
+        days = int(day_text)
+    parts = [float(p) for p in body.split(":")]
+    if not 1 <= len(parts) <= 3 or any(p < 0 for p in parts):
+        raise ValueError(f"walltime {text!r}: expected SS, MM:SS, HH:MM:SS or D-HH:MM:SS")
+    seconds = 0.0
+    for part in parts:
+        seconds = seconds * 60 + part
+    return days * 86400 + seconds
+
+
+def read_markers(directory: Path, token: str) -> RunStatus | None:
+    """The status the launch wrapper's marker files show, or None if it never started."""
+    from ..storage import read_json  # local import: storage imports nothing from here
+
+    markers = marker_dir(directory)
+    exit_file, start_file = markers / f"{token}.exit", markers / f"{token}.started"
+    if exit_file.exists():
+        data = read_json(exit_file)
+        return RunStatus("finished", exit_code=int(data["exit_code"]), reason=str(data.get("reason", "")),
+                         started_at=data.get("started_at"), ended_at=data.get("ended_at"))
+    if start_file.exists():
+        data = read_json(start_file)
+        return RunStatus("running", started_at=data.get("started_at"), extra={"pid": data.get("pid"),
+                                                                              "host": data.get("host")})
+    return None
+
+
+def launch_argv(python: str, request: RunRequest) -> list[str]:
+    """The wrapper command line for ``request`` (walltime enforced by the wrapper itself)."""
+    argv = [python, "-m", "autogenv2.runners.launch", request.token]
+    seconds = walltime_seconds(request.resources.walltime)
+    if seconds:
+        argv += ["--walltime", str(seconds)]
+    return argv + ["--", *request.resources.launcher, *request.argv]

@@ -1,0 +1,77 @@
+"""Local runner: detached processes in their own session on this machine.
+
+A started attempt survives the ``autogenv2 run`` that started it; a later ``run`` learns its
+fate from the marker files (see :mod:`autogenv2.runners.launch`). The walltime in the
+resources is enforced by the wrapper, which makes a local run behave like a batch job.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from .base import RunRequest, RunStatus, launch_argv, read_markers
+
+
+class LocalRunner:
+    """Run attempts as local background processes, at most ``max_active`` at once."""
+
+    name = "local"
+
+    def __init__(self, max_active: int | None = None, python: str | None = None) -> None:
+        self.max_active = max_active or max(1, os.cpu_count() or 1)
+        self.python = python or sys.executable
+
+    def start(self, request: RunRequest) -> str:
+        directory = Path(request.directory)
+        (directory / ".autogenv2").mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        env.update(request.env)
+        with open(directory / request.stdout, "ab") as out:
+            process = subprocess.Popen(
+                launch_argv(self.python, request), cwd=directory, env=env, stdin=subprocess.DEVNULL,
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        return str(process.pid)
+
+    def poll(self, attempts: dict[str, tuple[str, Path]]) -> dict[str, RunStatus]:
+        return {token: self._poll_one(token, runner_id, directory)
+                for token, (runner_id, directory) in attempts.items()}
+
+    def _poll_one(self, token: str, runner_id: str, directory: Path) -> RunStatus:
+        status = read_markers(directory, token)
+        if status is not None and status.phase == "finished":
+            return status
+        pid = runner_id or str((status.extra.get("pid") if status else "") or "")
+        if pid and _alive(int(pid), token):
+            status = status or RunStatus("queued")
+            status.extra["runner_id"] = pid
+            return status
+        status = read_markers(directory, token)  # it may have finished between the two looks
+        if status is not None and status.phase == "finished":
+            return status
+        return RunStatus("lost", reason="the process ended without writing its exit file (killed?)")
+
+    def cancel(self, runner_id: str) -> None:
+        try:
+            os.killpg(int(runner_id), signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _alive(pid: int, token: str) -> bool:
+    """True if ``pid`` runs our wrapper for ``token`` (guards against pid reuse and zombies)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)  # reap it if we are its parent
+    except ChildProcessError:
+        pass
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            if handle.read().rsplit(b")", 1)[-1].split()[0] == b"Z":
+                return False
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return token.encode() in handle.read()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False

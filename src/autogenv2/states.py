@@ -1,0 +1,31 @@
+"""The one state enum of a job element (a Manager), with helper predicates."""
+from __future__ import annotations
+
+from enum import Enum
+
+
+class State(str, Enum):
+    """Where a Manager's element stands. Values are the strings stored in status.json."""
+
+    planned = "planned"        # nothing written yet (waits for upstream elements)
+    ready = "ready"            # inputs written, next step starts an attempt
+    running = "running"        # an attempt is queued or running in a Runner
+    needs_more = "needs_more"  # the Reader asked for more sampling; next step continues the run
+    done = "done"              # the Reader accepted the result
+    failed = "failed"          # given up; ``reason`` says why
+
+    def is_final(self) -> bool:
+        """True for done and failed: no step changes these without a plan change."""
+        return self in (State.done, State.failed)
+
+    def is_active(self) -> bool:
+        """True while an attempt lives in a Runner."""
+        return self is State.running
+
+
+class Verdict(str, Enum):
+    """A Reader's verdict on a run directory."""
+
+    complete = "complete"
+    incomplete = "incomplete"
+    failed = "failed"

@@ -1,0 +1,88 @@
+"""Atomic, schema-versioned JSON files. No pickle anywhere.
+
+A write goes to ``name.tmp-<pid>``, is fsync'ed, then ``os.replace``d over the target, and
+the directory is fsync'ed, so a crash at any point leaves either the old or the new file.
+A file that does not parse is moved aside (never overwritten) and reported with recovery hints.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from .errors import StatusError
+
+SCHEMA_VERSION = 1
+"""Version of status.json. Changelog: 1 — first version."""
+
+MIGRATIONS: dict[int, Any] = {}
+"""``MIGRATIONS[n]`` turns a version-n dict into version n+1 (none needed yet)."""
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` to ``path`` so that readers see the old or the new content, never a mix."""
+    path = Path(path)
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    text = json.dumps(data, indent=1, sort_keys=False, allow_nan=False)
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a rename in ``directory`` durable."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """Read a JSON object; a corrupt file is moved aside and reported, never silently replaced."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("top level is not a JSON object")
+    except (ValueError, UnicodeDecodeError) as exc:
+        aside = quarantine(path)
+        raise StatusError(
+            f"{path}: corrupt JSON ({exc}); moved it to {aside.name}. "
+            f"Inspect it, then either restore it with `mv {aside} {path}` or delete it to let "
+            "autogenv2 rebuild the job's status from its run directories."
+        ) from None
+    return data
+
+
+def quarantine(path: Path) -> Path:
+    """Rename a bad file to ``<name>.corrupt-<timestamp>`` and return the new path."""
+    aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
+    os.replace(path, aside)
+    return aside
+
+
+def check_schema(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    """Migrate ``data`` to :data:`SCHEMA_VERSION`; refuse files from a newer autogenv2."""
+    version = data.get("schema_version")
+    if not isinstance(version, int):
+        raise StatusError(f"{path}: no integer 'schema_version'; not an autogenv2 status file")
+    if version > SCHEMA_VERSION:
+        raise StatusError(
+            f"{path}: schema_version {version} is newer than this autogenv2 understands "
+            f"({SCHEMA_VERSION}); upgrade autogenv2 to read it"
+        )
+    while version < SCHEMA_VERSION:
+        data = MIGRATIONS[version](data)
+        version += 1
+        data["schema_version"] = version
+    return data
