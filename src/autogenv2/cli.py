@@ -1,0 +1,155 @@
+"""Command line: ``autogenv2 run|status|results|cancel|inspect``. Logic lives outside this file."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from . import display
+from .errors import AutogenError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Set up, run, babysit and store QMC calculations.")
+console = Console()
+TRACEBACK = {"on": False}
+
+
+def _root_of(target: Path) -> Path:
+    """A root directory as given, or the root of a plan file."""
+    if target.is_dir():
+        return target
+    from .plan import load_plan
+
+    return load_plan(target).root
+
+
+@app.command()
+def run(plan: Path = typer.Argument(..., help="plan file (.toml or .json)"),
+        watch: bool = typer.Option(False, "--watch", help="repeat passes until every job is done or failed"),
+        interval: float = typer.Option(5.0, help="seconds between passes with --watch"),
+        root: Optional[Path] = typer.Option(None, help="where job directories live (default: the plan's root)"),
+        retry_failed: bool = typer.Option(False, "--retry-failed", help="give failed elements another go"),
+        wait: float = typer.Option(0.0, help="seconds to wait for another run holding the lock")) -> None:
+    """Reconcile the plan with its job directories and take the next steps.
+
+    Example: autogenv2 run examples/h2/plan.toml --watch
+    """
+    from .ensemble import reconcile, watch as watch_plan
+    from .plan import load_plan
+
+    the_plan = load_plan(plan, root=root)
+    if watch:
+        with display.Progress(console) as progress:
+            report = watch_plan(the_plan, interval, progress.update, retry_failed=retry_failed)
+    else:
+        report = reconcile(the_plan, retry_failed=retry_failed, wait=wait)
+        display.print_pass(console, report)
+    display.print_status(console, the_plan.root, [job.id for job in the_plan.jobs])
+    if report.errors:
+        raise typer.Exit(1)
+
+
+@app.command()
+def status(target: Path = typer.Argument(..., help="plan file or root directory")) -> None:
+    """Table of every job element: state, attempts, energy ± error, scheduler state, reason.
+
+    Example: autogenv2 status examples/h2/plan.toml
+    """
+    display.print_status(console, _root_of(target))
+
+
+@app.command()
+def results(target: Path = typer.Argument(..., help="plan file or root directory"),
+            format: str = typer.Option("table", "--format", "-f", help="table, csv or json"),
+            output: Optional[Path] = typer.Option(None, "--output", "-o", help="write to this file")) -> None:
+    """Energies and error bars of every element (one row each).
+
+    Example: autogenv2 results examples/h2/plan.toml -f csv -o h2.csv
+    """
+    from .results import results as frame, rows
+
+    root = _root_of(target)
+    if format == "json":
+        text = json.dumps(rows(root), indent=1)
+    elif format == "csv":
+        text = frame(root).to_csv(index=False)
+    elif format == "table":
+        display.print_results(console, rows(root))
+        return
+    else:
+        raise AutogenError(f"--format {format!r}: choose table, csv or json")
+    if output:
+        output.write_text(text)
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+@app.command()
+def cancel(plan: Path = typer.Argument(..., help="plan file"),
+           jobs: Optional[list[str]] = typer.Argument(None, help="job ids (default: all)")) -> None:
+    """Cancel the running attempts of jobs and mark them failed ("cancelled by user").
+
+    Example: autogenv2 cancel plan.toml r1.40
+    """
+    from .cancel import cancel_jobs
+    from .plan import load_plan
+
+    for line in cancel_jobs(load_plan(plan), jobs or []):
+        console.print(line)
+
+
+@app.command()
+def inspect(run_dir: Path = typer.Argument(..., help="a QWalk run directory"),
+            run_id: Optional[str] = typer.Option(None, "--run-id", help="only this run (input file name)"),
+            stdout: Optional[Path] = typer.Option(None, "--stdout", help="the run's captured stdout"),
+            exit_code: Optional[int] = typer.Option(None, "--exit-code", help="the run's exit code"),
+            as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
+    """The Reader's verdict on any QWalk run directory, made by autogenv2 or by hand.
+
+    Example: autogenv2 inspect old_runs/h2_dmc --json
+    """
+    from .codes.qwalk.inspect import format_table, inspect_run
+
+    if not run_dir.is_dir():
+        raise AutogenError(f"{run_dir}: not a directory")
+    report = inspect_run(run_dir, run_id=run_id, stdout=stdout, exit_code=exit_code)
+    sys.stdout.write(json.dumps(report, indent=1) + "\n" if as_json else format_table(report) + "\n")
+
+
+@app.callback()
+def _options(traceback: bool = typer.Option(False, "--traceback", help="show Python tracebacks")) -> None:
+    TRACEBACK["on"] = traceback
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: expected errors print one line and exit 1; others suggest --traceback."""
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        app(args=args, prog_name="autogenv2", standalone_mode=False)
+    except AutogenError as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False, markup=True, soft_wrap=True)
+        return 1
+    except typer.Exit as exc:
+        return int(exc.exit_code or 0)
+    except KeyboardInterrupt:
+        console.print("interrupted; running attempts continue, `autogenv2 run` picks them up")
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the one place that reports unexpected errors
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            return int(exc.exit_code)
+        if "--traceback" in args:
+            raise
+        console.print(f"[red]{type(exc).__name__}:[/red] {exc} (rerun with --traceback for details)")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""PyQMC Readers: read the HDF5 blocks, reblock with our own statistics, judge the run.
+
+A kill (walltime, SIGKILL) loses only the block in progress, so a killed run is *incomplete*,
+never failed: its blocks count and the next attempt continues the same file. Reading is done
+only after the process ended (a reader holding the file open can crash the writer).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+from pydantic import Field
+
+from ... import stats
+from ...states import Verdict
+from ..base import Reader, ReadResult
+from ..failures import last_error_line
+
+RETRYABLE = ("BlockingIOError", "unable to lock file", "truncated file", "Killed")
+"""Failure texts after which running the same input again can succeed."""
+
+
+def _params(directory: Path) -> dict[str, Any]:
+    return json.loads((directory / "params.json").read_text())  # type: ignore[no-any-return]
+
+
+def _failure(directory: Path, exit_code: int | None, what: str) -> ReadResult:
+    line = last_error_line(directory / "stdout.txt")
+    retry = any(text in line for text in RETRYABLE)
+    return ReadResult(verdict=Verdict.failed, reason=f"{what}: {line or f'exit code {exit_code}'}", retry=retry)
+
+
+class MCReader(Reader):
+    """VMC/DMC: complete when the requested blocks ran and the error bar meets ``target_error``."""
+
+    target_error: float | None = Field(None, gt=0, description="Ha; sample until the error bar is below")
+    warmup: int = Field(5, ge=0, description="blocks dropped once from the start of the merged series")
+    min_blocks: int = Field(10, ge=2, description="blocks after warm-up needed for a trustworthy error")
+    max_blocks: int = Field(20000, ge=1, description="never ask for more blocks than this in total")
+
+    def read(self, directory: Path, exit_code: int | None = None) -> ReadResult:
+        params = _params(directory)
+        path = directory / params["output"]
+        if exit_code is not None and exit_code > 0:
+            return _failure(directory, exit_code, "PyQMC raised an error")
+        if not path.exists():
+            if exit_code is not None and exit_code < 0:
+                return ReadResult(verdict=Verdict.incomplete, reason="killed before the first block",
+                                  results={"blocks": 0})
+            return ReadResult(verdict=Verdict.failed, reason=f"{params['output']} was not written", retry=True)
+        energy, weights = read_blocks(path)
+        return self.judge(energy, weights, int(params["options"]["nblocks"]), params["output"])
+
+    def judge(self, energy: np.ndarray, weights: np.ndarray | None, requested: int, output: str) -> ReadResult:
+        """The verdict for a block series (shared with tests and benchmarks)."""
+        blocks = int(energy.size)
+        results: dict[str, Any] = {"blocks": blocks, "warmup": self.warmup}
+        if blocks - self.warmup >= 2:
+            est = stats.estimate(energy, weights, warmup=self.warmup)
+            results.update(energy=est.mean, error=est.error, variance=est.variance,
+                           reblock_size=est.block_size, reliable=est.reliable)
+        outputs = {"hdf": output}
+        if blocks < requested:
+            return ReadResult(verdict=Verdict.incomplete, results=results, outputs=outputs,
+                              reason=f"stopped after {blocks} of {requested} blocks")
+        if blocks - self.warmup < self.min_blocks:
+            want = min(self.max_blocks, self.warmup + self.min_blocks)
+            return self._more(results, outputs, want, f"only {blocks - self.warmup} blocks after warm-up")
+        error = results["error"]
+        if self.target_error is not None and error > self.target_error:
+            extra = stats.blocks_needed(error, self.target_error, blocks - self.warmup)
+            want = min(self.max_blocks, blocks + max(extra, 1))
+            if want <= blocks:
+                return ReadResult(verdict=Verdict.failed, results=results, outputs=outputs,
+                                  reason=f"error {error:.2e} > target {self.target_error:.2e} at max_blocks")
+            return self._more(results, outputs, want, f"error {error:.2e} > target {self.target_error:.2e}")
+        return ReadResult(verdict=Verdict.complete, results=results, outputs=outputs)
+
+    @staticmethod
+    def _more(results: dict[str, Any], outputs: dict[str, str], want: int, why: str) -> ReadResult:
+        return ReadResult(verdict=Verdict.incomplete, results=results, outputs=outputs,
+                          more={"nblocks": want}, reason=f"{why}: continuing to {want} blocks")
+
+
+def read_blocks(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """Block energies (real part) and DMC weights, trimmed to a common length."""
+    with h5py.File(path, "r") as handle:
+        energy = np.asarray(handle["energytotal"][()]).real if "energytotal" in handle else np.zeros(0)
+        weights = np.asarray(handle["weight"][()], dtype=float) if "weight" in handle else None
+    if weights is not None:
+        n = min(energy.size, weights.size)
+        energy, weights = energy[:n], weights[:n]
+    return energy, weights
+
+
+class OptimizeReader(Reader):
+    """Optimization: complete when the energy of the last iterations is flat within error bars."""
+
+    window: int = Field(3, ge=2, description="last iterations compared")
+    tolerance_sigmas: float = Field(2.0, gt=0)
+    max_total_iterations: int = Field(40, ge=1, description="give up continuing after this many")
+
+    def read(self, directory: Path, exit_code: int | None = None) -> ReadResult:
+        params = _params(directory)
+        path = directory / params["output"]
+        if exit_code is not None and exit_code > 0:
+            return _failure(directory, exit_code, "PyQMC optimization raised an error")
+        if not path.exists():
+            return ReadResult(verdict=Verdict.incomplete if (exit_code or 0) < 0 else Verdict.failed,
+                              reason="no opt.hdf5 written", results={"iterations": 0}, retry=True)
+        with h5py.File(path, "r") as handle:
+            energy = np.asarray(handle["energy"][()]).real if "energy" in handle else np.zeros(0)
+            error = np.asarray(handle["energy_error"][()]).real if "energy_error" in handle else np.zeros(0)
+        n = min(energy.size, error.size)
+        energy, error = energy[:n], error[:n]
+        results: dict[str, Any] = {"iterations": int(n), "energy_trace": [float(e) for e in energy]}
+        if n:
+            results.update(energy=float(energy[-1]), error=float(error[-1]))
+        outputs = {"wavefunction": params["output"]}
+        requested = int(params["options"]["max_iterations"])
+        if n < requested:
+            return ReadResult(verdict=Verdict.incomplete, results=results, outputs=outputs,
+                              reason=f"stopped after {n} of {requested} iterations")
+        converged, change = converged_energy(energy, error, self.window, self.tolerance_sigmas)
+        results["last_change"] = change
+        if converged:
+            return ReadResult(verdict=Verdict.complete, results=results, outputs=outputs)
+        if n >= self.max_total_iterations:
+            return ReadResult(verdict=Verdict.failed, results=results, outputs=outputs,
+                              reason=f"not converged after {n} iterations (last change {change:.2e} Ha)")
+        want = min(self.max_total_iterations, n + self.window)
+        return ReadResult(verdict=Verdict.incomplete, results=results, outputs=outputs, more={"max_iterations": want},
+                          reason=f"energy still changing by {change:.2e} Ha; continuing to {want} iterations")
+
+
+def converged_energy(energy: np.ndarray, error: np.ndarray, window: int, sigmas: float) -> tuple[bool, float]:
+    """Flat when max-min of the last ``window`` energies ≤ ``sigmas`` × their combined error."""
+    if energy.size < window:
+        return False, float("nan")
+    last, err = energy[-window:], error[-window:]
+    change = float(last.max() - last.min())
+    allowed = sigmas * float(np.sqrt(np.mean(err ** 2)) * np.sqrt(2.0))
+    return change <= allowed, change

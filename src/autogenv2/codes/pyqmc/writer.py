@@ -1,0 +1,145 @@
+"""PyQMC Writers: a self-contained ``run.py`` plus ``params.json`` per run directory.
+
+"Run more" is PyQMC's restart-by-total: calling the same recipe again with the same HDF5
+output and a larger ``nblocks`` (``max_iterations``) continues from the stored walkers
+(parameters). So an attempt is always the same script; ``extend`` only raises the total.
+The seed is offset by the blocks already done, so a continuation never replays the
+random numbers of the first attempt.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, ClassVar, Mapping
+
+from pydantic import Field
+
+from ..base import ReadResult, Writer
+
+SCRIPT = '''\
+"""{method} run written by autogenv2: options are in params.json; rerun to continue."""
+import json
+import os
+
+import h5py
+import numpy as np
+
+P = json.load(open("params.json"))
+done = 0
+if os.path.exists(P["output"]):
+    with h5py.File(P["output"], "r") as f:
+        done = len(f[P["counter"]]) if P["counter"] in f else 0
+np.random.seed(P["seed"] + done)
+import pyqmc.api as pyq
+
+kws = dict(P["options"])
+if P["wavefunction"] and not (P["method"] == "OPTIMIZE" and os.path.exists(P["output"])):
+    kws["load_parameters"] = P["wavefunction"]
+getattr(pyq, P["method"])(P["chkfile"], P["output"], **kws)
+print("{method} finished", flush=True)
+'''
+
+
+class PyQMCWriter(Writer):
+    """Options shared by every PyQMC method."""
+
+    method_name: ClassVar[str] = ""
+    output: ClassVar[str] = ""
+    counter: ClassVar[str] = "block"
+    consumes = ("chkfile",)
+    optional_inputs = ("wavefunction",)
+
+    nconfig: int = Field(1000, ge=2, description="walkers; must stay the same across continuations")
+    seed: int = Field(1, ge=0)
+    jastrow_kws: dict[str, Any] | None = None
+    python: str | None = None
+
+    def recipe_options(self) -> dict[str, Any]:
+        """Keyword arguments of the PyQMC recipe besides chkfile/output/load_parameters."""
+        options: dict[str, Any] = {"nconfig": self.nconfig}
+        if self.jastrow_kws:
+            options["jastrow_kws"] = self.jastrow_kws
+        return options
+
+    def write(self, directory: Path, inputs: Mapping[str, Path]) -> list[str]:
+        wavefunction = inputs.get("wavefunction")
+        params = {
+            "method": self.method_name, "output": self.output, "counter": self.counter, "seed": self.seed,
+            "chkfile": os.path.relpath(inputs["chkfile"], directory),
+            "wavefunction": os.path.relpath(wavefunction, directory) if wavefunction else None,
+            "options": self.recipe_options(),
+        }
+        (directory / "params.json").write_text(json.dumps(params, indent=1))
+        (directory / "run.py").write_text(SCRIPT.format(method=self.method_name))
+        return ["params.json", "run.py"]
+
+    def command(self) -> list[str]:
+        return [self.python or sys.executable, "run.py"]
+
+
+class OptimizeWriter(PyQMCWriter):
+    """Energy minimization of the Jastrow factor (PyQMC ``OPTIMIZE``, line minimization)."""
+
+    method_name = "OPTIMIZE"
+    output = "opt.hdf5"
+    counter = "energy"
+    sampling = ("max_iterations",)
+
+    max_iterations: int = Field(10, ge=1, description="total iterations over all attempts")
+    vmc_nblocks: int = Field(10, ge=1)
+    vmc_nsteps_per_block: int = Field(10, ge=1)
+    vmc_tstep: float = Field(0.5, gt=0)
+
+    def recipe_options(self) -> dict[str, Any]:
+        options = super().recipe_options()
+        options["max_iterations"] = self.max_iterations
+        options["vmcoptions"] = {"nblocks": self.vmc_nblocks, "nsteps_per_block": self.vmc_nsteps_per_block,
+                                 "tstep": self.vmc_tstep}
+        return options
+
+    def extend(self, result: ReadResult) -> None:
+        self.max_iterations = int(result.more.get("max_iterations", self.max_iterations))
+
+
+class VMCWriter(PyQMCWriter):
+    """Variational Monte Carlo (PyQMC ``VMC``)."""
+
+    method_name = "VMC"
+    output = "vmc.hdf5"
+    sampling = ("nblocks",)
+
+    nblocks: int = Field(20, ge=1, description="total blocks over all attempts")
+    nsteps_per_block: int = Field(10, ge=1)
+    tstep: float = Field(0.5, gt=0)
+
+    def recipe_options(self) -> dict[str, Any]:
+        options = super().recipe_options()
+        options.update(nblocks=self.nblocks, nsteps_per_block=self.nsteps_per_block, tstep=self.tstep)
+        return options
+
+    def extend(self, result: ReadResult) -> None:
+        self.nblocks = int(result.more.get("nblocks", self.nblocks))
+
+
+class DMCWriter(PyQMCWriter):
+    """Diffusion Monte Carlo (PyQMC ``DMC``); each block is ``nsteps_per_block * tstep`` au."""
+
+    method_name = "DMC"
+    output = "dmc.hdf5"
+    sampling = ("nblocks",)
+
+    nblocks: int = Field(100, ge=1, description="total blocks over all attempts")
+    tstep: float = Field(0.02, gt=0)
+    nsteps_per_block: int | None = Field(None, ge=1, description="default max(1, int(0.1/tstep))")
+
+    def recipe_options(self) -> dict[str, Any]:
+        options = super().recipe_options()
+        options.update(nblocks=self.nblocks, tstep=self.tstep)
+        if self.nsteps_per_block:
+            options["nsteps_per_block"] = self.nsteps_per_block
+        return options
+
+    def extend(self, result: ReadResult) -> None:
+        self.nblocks = int(result.more.get("nblocks", self.nblocks))

@@ -1,0 +1,91 @@
+"""PySCF mean-field Writer: a self-contained ``scf.py`` plus ``params.json`` in the run directory.
+
+The script is readable and runnable by hand (``python scf.py``); it takes every option from
+``params.json`` (never from code text), writes the chkfile ``mf.chk`` and records whether the
+SCF converged inside it (group ``autogenv2``), so the Reader needs nothing but the chkfile.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Literal, Mapping
+
+from pydantic import Field, field_validator
+
+from ..base import Writer
+
+SCRIPT = '''\
+"""Mean-field step written by autogenv2: options are in params.json."""
+import json
+
+import numpy as np
+from pyscf import lib
+
+P = json.load(open("params.json"))
+if P["lattice"] is None:
+    from pyscf import dft, gto, scf
+    mol = gto.M(atom=P["atom"], unit=P["unit"], basis=P["basis"], ecp=P["ecp"], charge=P["charge"],
+                spin=P["spin"], verbose=P["verbose"])
+else:
+    from pyscf.pbc import dft, gto, scf
+    mol = gto.M(atom=P["atom"], unit=P["unit"], basis=P["basis"], ecp=P["ecp"], charge=P["charge"],
+                spin=P["spin"], a=np.array(P["lattice"]), verbose=P["verbose"])
+method = P["method"]
+if method in ("rks", "uks"):
+    mf = getattr(dft, method.upper())(mol)
+    mf.xc = P["xc"]
+else:
+    mf = getattr(scf, method.upper())(mol)
+if P["lattice"] is not None:
+    mf = mf.density_fit()
+mf.chkfile = P["chkfile"]
+mf.conv_tol = P["conv_tol"]
+mf.max_cycle = P["max_cycle"]
+energy = mf.kernel()
+lib.chkfile.save(P["chkfile"], "autogenv2", {"converged": int(bool(mf.converged)), "e_tot": float(energy),
+                                            "cycles": int(P["max_cycle"])})
+print("SCF energy", energy, "converged", bool(mf.converged), flush=True)
+'''
+
+
+class SCFWriter(Writer):
+    """One PySCF SCF (molecule, or a Gamma-point cell when ``lattice`` is set)."""
+
+    sampling = ()
+
+    method: Literal["rhf", "uhf", "rohf", "rks", "uks"] = "rhf"
+    atom: str = Field(min_length=1, description="PySCF atom string, e.g. 'H 0 0 0; H 0 0 1.4'")
+    unit: Literal["angstrom", "bohr", "Angstrom", "Bohr", "A", "B"] = "angstrom"
+    basis: str | dict[str, str] = "cc-pvdz"
+    ecp: str | dict[str, str] | None = None
+    charge: int = 0
+    spin: int = Field(0, ge=0, description="2S = N_alpha - N_beta")
+    xc: str | None = None
+    lattice: list[list[float]] | None = None
+    conv_tol: float = Field(1e-9, gt=0)
+    max_cycle: int = Field(100, ge=1)
+    verbose: int = Field(0, ge=0, le=9)
+    python: str | None = None
+    """Interpreter for the run (default: the one running autogenv2)."""
+
+    @field_validator("lattice")
+    @classmethod
+    def _three_vectors(cls, value: list[list[float]] | None) -> list[list[float]] | None:
+        if value is not None and (len(value) != 3 or any(len(v) != 3 for v in value)):
+            raise ValueError("lattice must be three vectors of three numbers")
+        return value
+
+    def model_post_init(self, _context: object) -> None:
+        if self.method in ("rks", "uks") and not self.xc:
+            raise ValueError(f"method {self.method!r} needs the option 'xc' (e.g. 'pbe')")
+
+    def write(self, directory: Path, inputs: Mapping[str, Path]) -> list[str]:
+        params = self.model_dump(exclude={"python"})
+        params["chkfile"] = "mf.chk"
+        (directory / "params.json").write_text(json.dumps(params, indent=1))
+        (directory / "scf.py").write_text(SCRIPT)
+        return ["params.json", "scf.py"]
+
+    def command(self) -> list[str]:
+        return [self.python or sys.executable, "scf.py"]

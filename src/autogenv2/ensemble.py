@@ -1,0 +1,157 @@
+"""EnsembleRun: one reconcile pass over every job of a plan (``autogenv2 run PLAN``).
+
+For each job: ensure ``<root>/<jobid>/``, read its status, apply plan changes by the rules
+of :mod:`autogenv2.planchange`, ask each Runner once about every attempt in flight, and then
+step each job's Managers as far as they go without waiting. A pass holds the root's lock, so
+two ``run`` invocations never act at once; ``--watch`` repeats passes.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from .errors import AutogenError, LockedError
+from .job import JobRun
+from .manager import Context
+from .plan import Plan, Step
+from .runners import Runner, get_runner
+from .runners.base import Resources, RunStatus
+from .states import State
+
+LOCK_FILE = ".autogenv2.lock"
+
+
+@dataclass
+class PassReport:
+    """What one reconcile pass did and where every job stands."""
+
+    actions: list[str] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    states: dict[str, int] = field(default_factory=dict)
+    unfinished: int = 0
+
+    @property
+    def finished(self) -> bool:
+        return self.unfinished == 0
+
+
+class RunnerPool:
+    """Runners by profile name, created once per pass."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self._runners: dict[str, Runner] = {}
+        self._profiles: dict[str, object] | None = None
+
+    def _profile(self, name: str) -> object | None:
+        if self._profiles is None:
+            from .profiles import load_profiles
+            self._profiles = dict(load_profiles(self.plan.machines))
+        profile = self._profiles.get(name)
+        if profile is None and name != "local":
+            raise AutogenError(f"runner {name!r} is not a machine profile in {self.plan.machines or 'the plan'}")
+        return profile
+
+    def get(self, name: str) -> Runner:
+        if name not in self._runners:
+            profile = self._profile(name) if (name != "local" or self.plan.machines) else None
+            self._runners[name] = profile.make_runner() if profile is not None else get_runner("local")  # type: ignore[attr-defined]
+        return self._runners[name]
+
+    def resources(self, step: Step) -> Resources:
+        """The profile's default resources overlaid with the step's own."""
+        profile = self._profile(step.runner) if (step.runner != "local" or self.plan.machines) else None
+        base = profile.resources.model_dump(exclude_unset=True) if profile is not None else {}  # type: ignore[attr-defined]
+        return Resources(**{**base, **step.resources.model_dump(exclude_unset=True)})
+
+
+def lock(root: Path) -> FileLock:
+    """The root's lock (a file beside the job directories)."""
+    root.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(root / LOCK_FILE))
+
+
+def reconcile(plan: Plan, retry_failed: bool = False, wait: float = 0) -> PassReport:
+    """One pass over the plan. Raises LockedError if another run holds the root."""
+    try:
+        with lock(plan.root).acquire(timeout=wait):
+            return _reconcile_locked(plan, retry_failed)
+    except Timeout:
+        raise LockedError(f"another `autogenv2 run` is working on {plan.root} (lock {plan.root / LOCK_FILE}); "
+                          "wait for it to finish, or pass --wait SECONDS") from None
+
+
+def _reconcile_locked(plan: Plan, retry_failed: bool) -> PassReport:
+    report = PassReport()
+    pool = RunnerPool(plan)
+    jobs: list[JobRun] = []
+    for job in plan.jobs:
+        run = JobRun(job, plan.root)
+        try:
+            report.messages += run.load()
+        except AutogenError as exc:
+            report.errors.append(str(exc))
+            continue
+        if retry_failed:
+            report.messages += _reopen_failed(run)
+        jobs.append(run)
+    ctx = Context(runners=pool.get, resources=pool.resources)
+    ctx.polled, ctx.active = _poll_all(jobs, pool)
+    for run in jobs:
+        try:
+            report.actions += run.advance(ctx)
+        except AutogenError as exc:
+            report.errors.append(f"job {run.job.id!r}: {exc}")
+    for run in jobs:
+        assert run.status is not None
+        for element in run.status.elements:
+            report.states[element.state.value] = report.states.get(element.state.value, 0) + 1
+        report.unfinished += 0 if run.is_finished() else 1
+    report.unfinished += len(plan.jobs) - len(jobs)
+    return report
+
+
+def _poll_all(jobs: list[JobRun], pool: RunnerPool) -> tuple[dict[str, RunStatus], dict[str, int]]:
+    """One poll per runner for all attempts in flight; also counts them per runner."""
+    by_runner: dict[str, dict[str, tuple[str, Path]]] = {}
+    for run in jobs:
+        for runner, token, runner_id, directory in run.active_attempts():
+            by_runner.setdefault(runner, {})[token] = (runner_id, directory)
+    polled: dict[str, RunStatus] = {}
+    active: dict[str, int] = {}
+    for runner, attempts in by_runner.items():
+        results = pool.get(runner).poll(attempts)
+        polled.update(results)
+        active[runner] = sum(1 for r in results.values() if r.phase in ("queued", "running"))
+    return polled, active
+
+
+def _reopen_failed(run: JobRun) -> list[str]:
+    assert run.status is not None
+    messages = []
+    for element in run.status.elements:
+        if element.state is State.failed:
+            element.state, element.failures = State.ready if element.attempts else State.planned, 0
+            element.log("reopened", reason="--retry-failed")
+            messages.append(f"{run.job.id}/{element.name}: reopened (was failed: {element.reason})")
+    if messages:
+        run.save()
+    return messages
+
+
+def watch(plan: Plan, interval: float, on_pass: Callable[[PassReport], None], retry_failed: bool = False,
+          max_passes: int | None = None) -> PassReport:
+    """Repeat passes until every job is done or failed (or ``max_passes``)."""
+    passes = 0
+    while True:
+        report = reconcile(plan, retry_failed=retry_failed and passes == 0, wait=interval * 10)
+        on_pass(report)
+        passes += 1
+        if report.finished or (max_passes is not None and passes >= max_passes):
+            return report
+        time.sleep(interval)

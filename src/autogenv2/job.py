@@ -1,0 +1,97 @@
+"""Level 3: a job is an id plus an ordered sequence of Managers sharing one directory.
+
+A later element takes its inputs from the outputs of earlier, finished ones (the chkfile of
+the SCF, the optimized wave function, ...): outputs accumulate by name, later ones winning.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import plan as planmod
+from .manager import Context, Manager
+from .naming import check_name
+from .planchange import new_element, reconcile_steps
+from .states import State
+from .status import JobStatus
+
+MAX_STEPS_PER_PASS = 100
+"""Safety net against a Manager that keeps reporting actions without converging."""
+
+
+class JobRun:
+    """One job of a plan bound to its directory and status file."""
+
+    def __init__(self, job: planmod.Job, root: Path) -> None:
+        self.job = job
+        self.directory = root / check_name(job.id, "job id")
+        self.status: JobStatus | None = None
+
+    def load(self) -> list[str]:
+        """Ensure the directory, read status.json, and apply plan changes. Returns messages."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        status = JobStatus.load(self.directory)
+        if status is None:
+            self.status = JobStatus(job_id=self.job.id, elements=[new_element(s) for s in self.job.steps])
+            self.save()
+            return []
+        self.status = status
+        messages, rejudge = reconcile_steps(status, self.job.steps, self.directory)
+        if messages:
+            self.save()
+        for name in rejudge:
+            manager = self.manager(name)
+            if manager.status.state in (State.done, State.needs_more, State.failed) and manager.status.attempts:
+                messages.append(f"{self.job.id}/{name}: {manager.rejudge()}")
+                self.save()
+        return messages
+
+    def save(self) -> None:
+        assert self.status is not None
+        self.status.save(self.directory)
+
+    def manager(self, name: str) -> Manager:
+        """The Manager of element ``name``, with the inputs its upstream elements provide."""
+        assert self.status is not None
+        inputs: dict[str, Path] = {}
+        for element, step in zip(self.status.elements, self.job.steps):
+            if element.name == name:
+                return Manager(element, self.directory / name, step, inputs)
+            if element.state is State.done:
+                inputs.update({k: self.directory / v for k, v in element.outputs.items()})
+        raise KeyError(name)
+
+    def active_attempts(self) -> list[tuple[str, str, str, Path]]:
+        """(runner, token, runner_id, directory) of every attempt in a Runner."""
+        assert self.status is not None
+        found = []
+        for element in self.status.elements:
+            if element.state is State.running and element.attempts:
+                attempt = element.attempts[-1]
+                found.append((attempt.runner, attempt.token, attempt.runner_id, self.directory / element.name))
+        return found
+
+    def advance(self, ctx: Context) -> list[str]:
+        """Step the first unfinished element until it must wait; later ones wait for it."""
+        assert self.status is not None
+        ctx.save = self.save
+        actions: list[str] = []
+        for element in self.status.elements:
+            if element.state is State.done:
+                continue
+            if element.state is State.failed:
+                break
+            manager = self.manager(element.name)
+            for _ in range(MAX_STEPS_PER_PASS):
+                action = manager.step(ctx)
+                if action is None:
+                    break
+                self.save()
+                actions.append(f"{self.job.id}/{element.name}: {action}")
+            if element.state is not State.done:
+                break
+        return actions
+
+    def is_finished(self) -> bool:
+        assert self.status is not None
+        return all(e.state is State.done for e in self.status.elements) or any(
+            e.state is State.failed for e in self.status.elements)

@@ -1,0 +1,171 @@
+"""Level 2: a Manager drives one job element to the completion its Reader demands.
+
+``step()`` makes at most one transition and returns what it did (or None when it must wait)::
+
+    planned --write inputs--> ready --start attempt--> running --read--> done
+                                 ^                        |  \\--> needs_more --start--> running
+                                 \\------ retry ----------/   \\--> failed (reason)
+
+Before a submission the attempt is recorded as ``submitting`` and the status saved; the
+runner's id is saved right after. A crash in between is healed on the next pass: the Runner
+finds the attempt by its token, so nothing is ever submitted twice.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .codes import get_method
+from .codes.base import Reader, ReadResult, Writer
+from .plan import Step
+from .runners.base import Resources, Runner, RunRequest, RunStatus
+from .states import State, Verdict
+from .status import Attempt, ElementStatus
+
+LOST_GRACE_SECONDS = 30.0
+"""A just-submitted attempt the runner cannot see yet is given this long before it counts as lost."""
+
+MAX_CONTINUATIONS = 50
+"""Attempts that make progress (incomplete verdicts) allowed per element."""
+
+
+@dataclass
+class Context:
+    """What a pass gives every Manager: runners, their batched poll results, capacity."""
+
+    runners: Callable[[str], Runner]
+    resources: Callable[[Step], Resources]
+    polled: dict[str, RunStatus] = field(default_factory=dict)
+    active: dict[str, int] = field(default_factory=dict)
+    save: Callable[[], None] = lambda: None
+
+    def has_capacity(self, runner_name: str) -> bool:
+        return self.active.get(runner_name, 0) < self.runners(runner_name).max_active
+
+
+class Manager:
+    """Writer + Reader + Runner for one element, operating on its ``ElementStatus``."""
+
+    def __init__(self, status: ElementStatus, directory: Path, step: Step, inputs: dict[str, Path]) -> None:
+        self.status, self.directory, self.step_spec = status, directory, step
+        self.inputs = inputs
+        """Artifacts of earlier elements (absolute paths), by name."""
+        writer_cls, reader_cls = get_method(step.code, step.method)
+        writer_opts, reader_opts = step.split_options(f"step {step.name!r}")
+        self.writer: Writer = writer_cls.build(step.name, status.writer or writer_opts)  # type: ignore[assignment]
+        self.reader: Reader = reader_cls.build(step.name, reader_opts)  # type: ignore[assignment]
+        status.writer = self.writer.model_dump(mode="json")
+
+    # -- the one public operation ----------------------------------------------------
+    def step(self, ctx: Context) -> str | None:
+        """Advance by one transition; return a description, or None if there is nothing to do now."""
+        state = self.status.state
+        if state is State.planned:
+            return self._write()
+        if state in (State.ready, State.needs_more):
+            return self._start(ctx)
+        if state is State.running:
+            return self._follow(ctx)
+        return None
+
+    # -- transitions -----------------------------------------------------------------
+    def _write(self) -> str:
+        missing = [name for name in self.writer.consumes if name not in self.inputs]
+        if missing:
+            return self._fail(f"needs {', '.join(missing)} from an earlier step, and none provides it")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._write_inputs()
+        self.status.state = State.ready
+        return "wrote inputs"
+
+    def _start(self, ctx: Context) -> str | None:
+        attempts = self.status.attempts
+        if len(attempts) >= MAX_CONTINUATIONS:
+            return self._fail(f"gave up after {len(attempts)} attempts")
+        if not ctx.has_capacity(self.step_spec.runner):
+            return None
+        token = f"ag2-{uuid.uuid4().hex[:12]}"
+        attempt = Attempt(number=len(attempts) + 1, token=token, runner=self.step_spec.runner)
+        attempts.append(attempt)
+        self.status.state = State.running
+        ctx.save()  # the attempt is on disk before the runner hears of it
+        return self._submit(ctx, attempt)
+
+    def _submit(self, ctx: Context, attempt: Attempt) -> str:
+        request = RunRequest(directory=self.directory, argv=self.writer.command(), token=attempt.token,
+                             resources=ctx.resources(self.step_spec))
+        attempt.runner_id = ctx.runners(attempt.runner).start(request)
+        attempt.phase = "queued"
+        attempt.submitted_at = time.time()
+        ctx.active[attempt.runner] = ctx.active.get(attempt.runner, 0) + 1
+        return f"started attempt {attempt.number} ({attempt.runner} {attempt.runner_id})"
+
+    def _follow(self, ctx: Context) -> str | None:
+        attempt = self.status.attempts[-1]
+        run = ctx.polled.get(attempt.token)
+        if run is None:
+            return None
+        if "runner_id" in run.extra and not attempt.runner_id:
+            attempt.runner_id = str(run.extra["runner_id"])
+        if run.phase in ("queued", "running"):
+            changed = (attempt.phase, attempt.reason, attempt.scheduler_state) != (run.phase, run.reason,
+                                                                                   run.scheduler_state)
+            attempt.phase, attempt.reason, attempt.scheduler_state = run.phase, run.reason, run.scheduler_state
+            attempt.started_at = run.started_at or attempt.started_at
+            return f"attempt {attempt.number} {run.phase}" if changed else None
+        if run.phase == "lost" and attempt.phase == "submitting":
+            if time.time() - attempt.submitted_at < LOST_GRACE_SECONDS and attempt.runner_id:
+                return None
+            return self._submit(ctx, attempt)  # it never reached the runner: submit it now, once
+        return self._finish(attempt, run)
+
+    def _finish(self, attempt: Attempt, run: RunStatus) -> str:
+        attempt.phase = "finished" if run.phase == "finished" else "lost"
+        attempt.exit_code, attempt.reason = run.exit_code, run.reason or attempt.reason
+        attempt.started_at = run.started_at or attempt.started_at
+        attempt.ended_at = run.ended_at or time.time()
+        exit_code = run.exit_code if run.phase == "finished" else -9
+        if run.reason in ("walltime", "terminated", "cancelled") and (exit_code or 0) >= 0:
+            exit_code = -15
+        result = self.reader.read(self.directory, exit_code)
+        attempt.verdict, attempt.blocks = result.verdict.value, result.results.get("blocks")
+        return self._judge(result, f"attempt {attempt.number}")
+
+    def _judge(self, result: ReadResult, what: str) -> str:
+        """Apply a Reader verdict to the element."""
+        self.status.result, self.status.reason = result.results, result.reason
+        if result.verdict is Verdict.complete:
+            self.status.outputs = {k: f"{self.status.name}/{v}" for k, v in result.outputs.items()}
+            self.status.state, self.status.failures = State.done, 0
+            return f"{what}: done"
+        if result.verdict is Verdict.incomplete:
+            self.status.failures = 0
+            self.writer.extend(result)
+            self.status.writer = self.writer.model_dump(mode="json")
+            self._write_inputs()
+            self.status.state = State.needs_more
+            return f"{what}: needs more ({result.reason})"
+        self.status.failures += 1
+        if result.retry and self.status.failures <= self.step_spec.max_retries:
+            self.status.log("retry", reason=result.reason)
+            self.status.state = State.ready
+            return f"{what}: failed ({result.reason}); retrying"
+        return self._fail(result.reason)
+
+    def rejudge(self) -> str:
+        """Read the outputs again (after a Reader option changed in the plan) and re-decide."""
+        exit_code = self.status.attempts[-1].exit_code if self.status.attempts else None
+        self._write_inputs()
+        return self._judge(self.reader.read(self.directory, exit_code), "re-read")
+
+    def _write_inputs(self) -> None:
+        wanted = self.writer.consumes + self.writer.optional_inputs
+        self.writer.write(self.directory, {k: v for k, v in self.inputs.items() if k in wanted})
+
+    def _fail(self, reason: str) -> str:
+        self.status.state, self.status.reason = State.failed, reason
+        self.status.log("failed", reason=reason)
+        return f"failed: {reason}"

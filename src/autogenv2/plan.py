@@ -1,0 +1,203 @@
+"""Plans: the jobs to run, from a TOML/JSON file or built in Python.
+
+A plan file may give a ``steps`` template that every job follows, and per job only the
+options that differ, as a table named after the step::
+
+    root = "runs"
+    [[steps]]
+    name = "scf"
+    code = "pyscf"
+    method = "rhf"
+    basis = "cc-pvdz"
+    [[jobs]]
+    id = "r1.40"
+    scf = { atom = "H 0 0 0; H 0 0 1.40", unit = "bohr" }
+
+Every option is checked against the code's Writer and Reader now, before anything runs;
+an error names the file, job, step and key.
+"""
+from __future__ import annotations
+
+import difflib
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .codes import get_method
+from .codes.base import format_validation_error
+from .errors import OptionError, PlanError
+from .naming import check_name
+from .runners.base import Resources
+
+STEP_KEYS = {"name", "code", "method", "runner", "resources", "max_retries"}
+
+
+class Step(BaseModel):
+    """One element of a job: which code and method, where it runs, and its options."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    code: str
+    method: str
+    runner: str = "local"
+    resources: Resources = Field(default_factory=Resources)
+    max_retries: int = Field(3, ge=0, le=100)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        return check_name(value, "step name")
+
+    def split_options(self, where: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Split ``options`` into Writer and Reader options; unknown keys are an OptionError."""
+        writer_cls, reader_cls = get_method(self.code, self.method)
+        wkeys, rkeys = set(writer_cls.model_fields), set(reader_cls.model_fields)
+        writer_opts = {k: v for k, v in self.options.items() if k in wkeys}
+        reader_opts = {k: v for k, v in self.options.items() if k in rkeys}
+        for key in ("method",):
+            if key in wkeys:
+                writer_opts.setdefault(key, self.method)
+            if key in rkeys:
+                reader_opts.setdefault(key, self.method)
+        unknown = sorted(set(self.options) - wkeys - rkeys)
+        if unknown:
+            known = sorted((wkeys | rkeys | STEP_KEYS) - {"python"})
+            hint = difflib.get_close_matches(unknown[0], known, n=1)
+            extra = f" (did you mean {hint[0]!r}?)" if hint else f"; known: {', '.join(known)}"
+            raise OptionError(f"{where}: unknown option {unknown[0]!r}{extra}")
+        return writer_opts, reader_opts
+
+    def check(self, where: str) -> None:
+        """Build the Writer and Reader once so every option error surfaces now."""
+        writer_cls, reader_cls = get_method(self.code, self.method)
+        writer_opts, reader_opts = self.split_options(where)
+        writer_cls.build(where, writer_opts)
+        reader_cls.build(where, reader_opts)
+
+    def spec(self) -> dict[str, Any]:
+        """The JSON form stored in status.json and compared with later plans."""
+        return self.model_dump(mode="json", exclude_defaults=False)
+
+
+class Job(BaseModel):
+    """A job of the plan: an id and its ordered steps."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    steps: list[Step]
+
+    @field_validator("id")
+    @classmethod
+    def _safe_id(cls, value: str) -> str:
+        return check_name(value, "job id")
+
+
+class Plan(BaseModel):
+    """The whole ensemble: where it lives and its jobs, in order."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    root: Path
+    jobs: list[Job]
+    machines: Path | None = None
+    source: Path | None = None
+
+    def check(self) -> "Plan":
+        """Refuse duplicate ids and step names, and any bad option, naming them."""
+        seen: set[str] = set()
+        where_file = f"{self.source}: " if self.source else ""
+        for job in self.jobs:
+            if job.id in seen:
+                raise PlanError(f"{where_file}duplicate job id {job.id!r}")
+            seen.add(job.id)
+            names: set[str] = set()
+            for step in job.steps:
+                if step.name in names:
+                    raise PlanError(f"{where_file}job {job.id!r}: duplicate step name {step.name!r}")
+                names.add(step.name)
+                step.check(f"{where_file}job {job.id!r}, step {step.name!r}")
+        return self
+
+
+def load_plan(path: Path, root: Path | None = None) -> Plan:
+    """Read and validate a plan file (``.toml`` or ``.json``)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PlanError(f"{path}: cannot read plan file ({exc.strerror})") from None
+    try:
+        raw = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise PlanError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {exc}") from None
+    return plan_from_dict(raw, source=path, root=root)
+
+
+def plan_from_dict(raw: dict[str, Any], source: Path | None = None, root: Path | None = None) -> Plan:
+    """Expand the ``steps`` template and per-job overrides, then validate."""
+    prefix = f"{source}: " if source else ""
+    allowed = {"root", "machines", "steps", "jobs"}
+    extra = sorted(set(raw) - allowed)
+    if extra:
+        raise PlanError(f"{prefix}unknown top-level key {extra[0]!r}; allowed: {', '.join(sorted(allowed))}")
+    base = source.parent if source else Path.cwd()
+    template = raw.get("steps", [])
+    if not isinstance(template, list):
+        raise PlanError(f"{prefix}'steps' must be an array of tables ([[steps]])")
+    jobs_raw = raw.get("jobs")
+    if not isinstance(jobs_raw, list) or not jobs_raw:
+        raise PlanError(f"{prefix}no jobs: add at least one [[jobs]] table with an 'id'")
+    jobs = [_expand_job(entry, template, prefix, index) for index, entry in enumerate(jobs_raw)]
+    machines = raw.get("machines")
+    data = {"root": root or base / str(raw.get("root", ".")), "jobs": jobs,
+            "machines": base / str(machines) if machines else None, "source": source}
+    try:
+        plan = Plan.model_validate(data)
+    except ValidationError as exc:
+        raise PlanError(format_validation_error(prefix.rstrip(": ") or "plan", exc)) from None
+    return plan.check()
+
+
+def _expand_job(entry: Any, template: list[Any], prefix: str, index: int) -> dict[str, Any]:
+    if not isinstance(entry, dict) or "id" not in entry:
+        raise PlanError(f"{prefix}jobs[{index}]: every job needs an 'id'")
+    job_id = entry["id"]
+    if not isinstance(job_id, str):
+        raise PlanError(f"{prefix}jobs[{index}]: 'id' must be a string, got {type(job_id).__name__}")
+    check_name(job_id, "job id")
+    where = f"{prefix}job {job_id!r}"
+    steps_raw = entry.get("steps", template)
+    if not isinstance(steps_raw, list) or not steps_raw:
+        raise PlanError(f"{where}: no steps (give a top-level [[steps]] template or the job's own 'steps')")
+    names = [s.get("name") if isinstance(s, dict) else None for s in steps_raw]
+    overrides = {k: v for k, v in entry.items() if k not in ("id", "steps")}
+    for key, value in overrides.items():
+        if key not in names:
+            raise PlanError(f"{where}: unknown key {key!r}; a table here must be named after a step "
+                            f"({', '.join(str(n) for n in names)})")
+        if not isinstance(value, dict):
+            raise PlanError(f"{where}: {key!r} must be a table of options for that step")
+    return {"id": job_id, "steps": [_make_step(s, overrides, where, i) for i, s in enumerate(steps_raw)]}
+
+
+def _make_step(raw: Any, overrides: dict[str, Any], where: str, index: int) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise PlanError(f"{where}: steps[{index}] must be a table")
+    merged = {**raw, **overrides.get(raw.get("name", ""), {})}
+    for key in ("name", "code", "method"):
+        if not isinstance(merged.get(key), str):
+            raise PlanError(f"{where}: steps[{index}] needs a string {key!r}")
+    step_where = f"{where}, step {merged['name']!r}"
+    fixed = {k: merged[k] for k in STEP_KEYS if k in merged}
+    fixed["options"] = {k: v for k, v in merged.items() if k not in STEP_KEYS}
+    try:
+        Step.model_validate(fixed)
+    except ValidationError as exc:
+        raise PlanError(format_validation_error(step_where, exc)) from None
+    return fixed
