@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: expected errors print one line and exit 1; others suggest --traceback."""
     args = sys.argv[1:] if argv is None else argv
     try:
-        app(args=args, prog_name="autogenv2", standalone_mode=False)
+        returned = app(args=args, prog_name="autogenv2", standalone_mode=False)
     except AutogenError as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False, markup=True, soft_wrap=True)
         return 1
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         console.print(f"[red]{type(exc).__name__}:[/red] {exc} (rerun with --traceback for details)")
         return 2
-    return 0
+    return returned if isinstance(returned, int) else 0
 
 
 if __name__ == "__main__":

@@ -153,11 +153,16 @@ class Manager:
             self.status.log("retry", reason=result.reason)
             self.status.state = State.ready
             return f"{what}: failed ({result.reason}); retrying"
+        if result.retry:
+            return self._fail(f"{result.reason} (failed {self.status.failures} times; retries exhausted)")
         return self._fail(result.reason)
 
     def rejudge(self) -> str:
         """Read the outputs again (after a Reader option changed in the plan) and re-decide."""
         exit_code = self.status.attempts[-1].exit_code if self.status.attempts else None
+        writer_opts, _ = self.step_spec.split_options(f"step {self.step_spec.name!r}")
+        self.writer = type(self.writer).build(self.step_spec.name, writer_opts)  # plan totals, not old extensions
+        self.status.writer = self.writer.model_dump(mode="json")
         self._write_inputs()
         return self._judge(self.reader.read(self.directory, exit_code), "re-read")
 

@@ -100,7 +100,6 @@ def reconcile_steps(status: JobStatus, steps: list[Step], job_dir: Path) -> tupl
             redo_from = index
         element.spec = step.spec()
         if change.rejudge and not change.redo:
-            _raise_sampling_totals(element, step)
             rejudge.add(element.name)
     if redo_from is not None:
         for element, step in zip(status.elements[redo_from:], steps[redo_from:]):
@@ -112,14 +111,6 @@ def reconcile_steps(status: JobStatus, steps: list[Step], job_dir: Path) -> tupl
         status.elements.append(new_element(step))
         messages.append(f"{status.job_id}/{step.name}: added")
     return messages, rejudge
-
-
-def _raise_sampling_totals(element: ElementStatus, step: Step) -> None:
-    writer_cls, _ = get_method(step.code, step.method)
-    for key in writer_cls.sampling:
-        wanted = step.options.get(key)
-        if wanted is not None and wanted > element.writer.get(key, 0):
-            element.writer[key] = wanted
 
 
 def archive(element: ElementStatus, job_dir: Path) -> str:

@@ -87,16 +87,39 @@ def write_exit(markers: Path, token: str, code: int, reason: str, started: float
                       {"exit_code": code, "reason": reason, "started_at": started, "ended_at": time.time()})
 
 
+def detach(token: str) -> bool:
+    """Fork; the parent waits until the child recorded its start, then returns False to exit.
+
+    The child starts a new session and returns True: it belongs to no ``autogenv2`` process,
+    so it outlives the one that started it and leaves no zombie behind.
+    """
+    pid = os.fork()
+    if pid == 0:
+        os.setsid()
+        return True
+    marker = Path(".autogenv2") / f"{token}.started"
+    for _ in range(200):
+        if marker.exists():
+            break
+        time.sleep(0.025)
+    return False
+
+
 def main(args: list[str]) -> int:
-    """Parse ``TOKEN [--walltime SECONDS] -- ARGV...``."""
-    if "--" not in args or not args:
-        print("usage: python -m autogenv2.runners.launch TOKEN [--walltime S] -- ARGV...", file=sys.stderr)
+    """Parse ``[--detach] TOKEN [--walltime SECONDS] -- ARGV...``."""
+    detached = bool(args) and args[0] == "--detach"
+    args = args[1:] if detached else args
+    if "--" not in args or args.index("--") == 0:
+        print("usage: python -m autogenv2.runners.launch [--detach] TOKEN [--walltime S] -- ARGV...",
+              file=sys.stderr)
         return 2
     split = args.index("--")
     head, argv = args[:split], args[split + 1:]
     token, walltime = head[0], None
     if len(head) == 3 and head[1] == "--walltime":
         walltime = float(head[2])
+    if detached and not detach(token):
+        return 0
     return run(token, argv, walltime)
 
 

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ..errors import RunnerError
 from .base import RunRequest, RunStatus, launch_argv, read_markers
 
 
@@ -29,12 +30,16 @@ class LocalRunner:
         (directory / ".autogenv2").mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
         env.update(request.env)
+        argv = launch_argv(self.python, request)
+        argv.insert(3, "--detach")
         with open(directory / request.stdout, "ab") as out:
-            process = subprocess.Popen(
-                launch_argv(self.python, request), cwd=directory, env=env, stdin=subprocess.DEVNULL,
-                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            )
-        return str(process.pid)
+            launched = subprocess.run(argv, cwd=directory, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                      stderr=subprocess.STDOUT, timeout=60, check=False)
+        status = read_markers(directory, request.token)
+        if launched.returncode != 0 or status is None:
+            raise RunnerError(f"{directory}: the launch wrapper did not start (exit {launched.returncode}); "
+                              f"see {request.stdout}")
+        return str(status.extra.get("pid") or "")
 
     def poll(self, attempts: dict[str, tuple[str, Path]]) -> dict[str, RunStatus]:
         return {token: self._poll_one(token, runner_id, directory)
@@ -44,7 +49,7 @@ class LocalRunner:
         status = read_markers(directory, token)
         if status is not None and status.phase == "finished":
             return status
-        pid = runner_id or str((status.extra.get("pid") if status else "") or "")
+        pid = str((status.extra.get("pid") if status else "") or runner_id)
         if pid and _alive(int(pid), token):
             status = status or RunStatus("queued")
             status.extra["runner_id"] = pid
@@ -63,10 +68,6 @@ class LocalRunner:
 
 def _alive(pid: int, token: str) -> bool:
     """True if ``pid`` runs our wrapper for ``token`` (guards against pid reuse and zombies)."""
-    try:
-        os.waitpid(pid, os.WNOHANG)  # reap it if we are its parent
-    except ChildProcessError:
-        pass
     try:
         with open(f"/proc/{pid}/stat", "rb") as handle:
             if handle.read().rsplit(b")", 1)[-1].split()[0] == b"Z":

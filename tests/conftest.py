@@ -1,0 +1,75 @@
+"""Shared fixtures: a tiny real H2 ensemble (PySCF + PyQMC) run once per test session."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("AUTOGENV2_SHARED", REPO.parent / "shared"))
+
+TINY_PLAN = """
+root = "runs"
+[[steps]]
+name = "scf"
+code = "pyscf"
+method = "rhf"
+basis = "cc-pvdz"
+unit = "bohr"
+atom = "H 0 0 0; H 0 0 1.4"
+[[steps]]
+name = "opt"
+code = "pyqmc"
+method = "optimize"
+nconfig = 100
+max_iterations = 2
+tolerance_sigmas = 100.0
+seed = 3
+[[steps]]
+name = "vmc"
+code = "pyqmc"
+method = "vmc"
+nconfig = 100
+nblocks = 12
+warmup = 2
+seed = 4
+[[steps]]
+name = "dmc"
+code = "pyqmc"
+method = "dmc"
+nconfig = 100
+tstep = 0.02
+nblocks = 20
+warmup = 5
+seed = 5
+[[jobs]]
+id = "h2"
+"""
+
+
+def autogenv2(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run the real CLI in a subprocess."""
+    return subprocess.run([sys.executable, "-m", "autogenv2.cli", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=timeout, env={**os.environ, "COLUMNS": "200"})
+
+
+@pytest.fixture(scope="session")
+def finished_h2(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory holding plan.toml and runs/ with the tiny H2 ensemble run to completion."""
+    base = tmp_path_factory.mktemp("h2done")
+    (base / "plan.toml").write_text(TINY_PLAN)
+    proc = autogenv2("run", str(base / "plan.toml"), "--watch", "--interval", "0.5")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return base
+
+
+@pytest.fixture
+def h2_copy(finished_h2: Path, tmp_path: Path) -> Path:
+    """A private copy of the finished ensemble, free to modify."""
+    target = tmp_path / "h2"
+    shutil.copytree(finished_h2, target)
+    return target

@@ -1,0 +1,85 @@
+"""The whole chain on real PySCF + PyQMC: run, rerun, results, kill -9 at random moments."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from autogenv2 import results
+from autogenv2.status import JobStatus
+from conftest import TINY_PLAN, autogenv2
+
+pytestmark = pytest.mark.slow
+
+
+def test_finished_ensemble_has_sane_energies(finished_h2: Path) -> None:
+    frame = results(finished_h2 / "runs").set_index("element")
+    assert set(frame["state"]) == {"done"}
+    assert frame.loc["scf", "energy"] == pytest.approx(-1.1287094, abs=1e-6)
+    for element in ("vmc", "dmc"):
+        energy, error = frame.loc[element, ["energy", "error"]]
+        assert 0 < error < 0.02
+        assert -1.20 < energy < -1.14, (element, energy)
+
+
+def test_rerun_of_finished_ensemble_does_nothing(finished_h2: Path) -> None:
+    status_file = finished_h2 / "runs" / "h2" / "status.json"
+    before = status_file.read_text()
+    proc = autogenv2("run", str(finished_h2 / "plan.toml"))
+    assert proc.returncode == 0, proc.stderr
+    assert "nothing to do: every job is done or failed" in proc.stdout
+    assert status_file.read_text() == before
+
+
+def test_status_and_results_commands(finished_h2: Path) -> None:
+    proc = autogenv2("status", str(finished_h2 / "plan.toml"))
+    assert proc.returncode == 0 and proc.stdout.count("done") >= 4
+    proc = autogenv2("results", str(finished_h2 / "runs"), "--format", "json")
+    rows = json.loads(proc.stdout)
+    assert [r["element"] for r in rows] == ["scf", "opt", "vmc", "dmc"]
+    csv = autogenv2("results", str(finished_h2 / "plan.toml"), "-f", "csv").stdout
+    assert csv.splitlines()[0].startswith("job,element,code,method,state,energy,error")
+
+
+def _markers(job_dir: Path) -> dict[str, int]:
+    return {element: len(list((job_dir / element / ".autogenv2").glob("*.started")))
+            for element in ("scf", "opt", "vmc", "dmc") if (job_dir / element).exists()}
+
+
+def test_sigkill_at_random_moments_loses_and_repeats_nothing(tmp_path: Path) -> None:
+    """Kill `autogenv2 run --watch` with SIGKILL many times; the ensemble still completes exactly once."""
+    (tmp_path / "plan.toml").write_text(TINY_PLAN.replace('id = "h2"', 'id = "k1"') + '[[jobs]]\nid = "k2"\n')
+    rng = random.Random(7)
+    kills = 0
+    for _ in range(40):
+        proc = subprocess.Popen([sys.executable, "-m", "autogenv2.cli", "run", str(tmp_path / "plan.toml"),
+                                 "--watch", "--interval", "0.2"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+        time.sleep(rng.uniform(0.05, 2.5))
+        if proc.poll() is not None:
+            break
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        kills += 1
+    final = autogenv2("run", str(tmp_path / "plan.toml"), "--watch", "--interval", "0.5")
+    assert final.returncode == 0, final.stdout + final.stderr
+    assert kills >= 5
+    for job in ("k1", "k2"):
+        status = JobStatus.load(tmp_path / "runs" / job)
+        assert status is not None
+        assert [e.state.value for e in status.elements] == ["done"] * 4
+        markers = _markers(tmp_path / "runs" / job)
+        for element in status.elements:
+            tokens = [a.token for a in element.attempts]
+            assert len(set(tokens)) == len(tokens)
+            # every launched process belongs to exactly one recorded attempt: nothing ran twice unseen
+            assert markers[element.name] == len(element.attempts), (job, element.name, markers)
+            assert all(a.phase == "finished" for a in element.attempts)
+        assert status.elements[3].result["blocks"] >= 20

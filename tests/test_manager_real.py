@@ -1,0 +1,68 @@
+"""The Manager's state machine on real runs: failure reasons, retry caps, walltime kills as progress."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import pytest
+
+from autogenv2 import Job, Plan, Step, watch
+from autogenv2.runners.base import Resources
+from autogenv2.states import State
+from autogenv2.stats import estimate
+from autogenv2.status import JobStatus
+
+pytestmark = pytest.mark.slow
+H2 = {"atom": "H 0 0 0; H 0 0 1.4", "unit": "bohr", "basis": "cc-pvdz"}
+
+
+def run_plan(root: Path, steps: list[Step], job_id: str = "j") -> JobStatus:
+    plan = Plan(root=root, jobs=[Job(id=job_id, steps=steps)]).check()
+    watch(plan, interval=0.3, on_pass=lambda report: None, max_passes=600)
+    status = JobStatus.load(root / job_id)
+    assert status is not None
+    return status
+
+
+def test_unconverged_scf_fails_with_that_reason_and_no_retry(tmp_path: Path) -> None:
+    status = run_plan(tmp_path, [Step(name="scf", code="pyscf", method="uhf", options={**H2, "max_cycle": 1})])
+    scf = status.element("scf")
+    assert scf.state is State.failed and "did not converge" in scf.reason
+    assert len(scf.attempts) == 1
+
+
+def test_python_error_is_reported_with_its_message(tmp_path: Path) -> None:
+    status = run_plan(tmp_path, [Step(name="scf", code="pyscf", method="rhf",
+                                      options={"atom": "Xx 0 0 0", "basis": "cc-pvdz"})])
+    scf = status.element("scf")
+    assert scf.state is State.failed and len(scf.attempts) == 1
+    assert "Error" in scf.reason and scf.attempts[0].exit_code == 1
+
+
+def test_retries_are_capped(tmp_path: Path) -> None:
+    """A run killed every time (walltime far too short) is retried max_retries times, then failed."""
+    step = Step(name="scf", code="pyscf", method="rhf", options=H2, max_retries=2,
+                resources=Resources(walltime="0.2"))
+    scf = run_plan(tmp_path, [step]).element("scf")
+    assert scf.state is State.failed
+    assert len(scf.attempts) == 3 and all(a.reason == "walltime" for a in scf.attempts)
+    assert "retries exhausted" in scf.reason
+
+
+def test_walltime_kill_is_progress_and_blocks_merge(tmp_path: Path) -> None:
+    """DMC killed by a short walltime continues from its walkers until all blocks are done."""
+    steps = [Step(name="scf", code="pyscf", method="rhf", options=H2),
+             Step(name="dmc", code="pyqmc", method="dmc", resources=Resources(walltime="5"),
+                  options={"nconfig": 200, "nblocks": 150, "tstep": 0.02, "warmup": 10, "seed": 2})]
+    dmc = run_plan(tmp_path, steps).element("dmc")
+    assert dmc.state is State.done, dmc.reason
+    killed = [a for a in dmc.attempts if a.reason == "walltime"]
+    assert len(killed) >= 1 and len(dmc.attempts) >= 2
+    blocks = [a.blocks for a in dmc.attempts]
+    assert blocks == sorted(blocks) and blocks[-1] == 150, blocks
+    with h5py.File(tmp_path / "j" / "dmc" / "dmc.hdf5", "r") as handle:
+        assert list(handle["block"][()]) == list(range(150)), "no block lost or repeated"
+        merged = estimate(handle["energytotal"][()].real, handle["weight"][()], warmup=10)
+    assert dmc.result["energy"] == pytest.approx(merged.mean, abs=1e-12)
+    assert dmc.result["error"] == pytest.approx(merged.error, abs=1e-12)
+    assert dmc.result["energy"] == pytest.approx(-1.1745, abs=0.01)

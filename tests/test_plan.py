@@ -1,0 +1,75 @@
+"""Plan files: validation errors name the job, step and key, in one line; the Python API is equivalent."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from autogenv2 import Job, Plan, PlanError, Step, load_plan
+from conftest import TINY_PLAN, autogenv2
+
+BAD_PLANS = {
+    "unknown_option": (TINY_PLAN.replace("nblocks = 12", "nblok = 12"), ["vmc", "nblok", "nblocks"]),
+    "wrong_type": (TINY_PLAN.replace("nblocks = 12", 'nblocks = "twelve"'), ["vmc", "nblocks", "integer"]),
+    "duplicate_id": (TINY_PLAN + '[[jobs]]\nid = "h2"\n', ["duplicate job id", "h2"]),
+    "slash_in_id": (TINY_PLAN.replace('id = "h2"', 'id = "a/b"'), ["job id", "a/b"]),
+    "dotdot_id": (TINY_PLAN.replace('id = "h2"', 'id = ".."'), ["job id", ".."]),
+    "unknown_top_key": ("rooot = 'x'\n" + TINY_PLAN, ["rooot"]),
+    "unknown_code": (TINY_PLAN.replace('code = "pyscf"', 'code = "vasp"'), ["vasp"]),
+    "unknown_method": (TINY_PLAN.replace('method = "rhf"', 'method = "hf"'), ["hf", "rhf"]),
+    "bad_override": (TINY_PLAN + 'scff = { basis = "sto-3g" }\n', ["scff"]),
+    "negative": (TINY_PLAN.replace("nconfig = 100\nnblocks = 12", "nconfig = -5\nnblocks = 12"), ["nconfig"]),
+    "toml_syntax": (TINY_PLAN.replace("[[jobs]]", "[[jobs]"), ["TOML"]),
+    "shell_meta": (TINY_PLAN.replace('id = "h2"', 'id = "x;rm -rf ~"'), ["job id"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_PLANS))
+def test_bad_plan_is_one_line_naming_the_problem(case: str, tmp_path: Path) -> None:
+    text, words = BAD_PLANS[case]
+    path = tmp_path / "plan.toml"
+    path.write_text(text)
+    with pytest.raises(PlanError) as info:
+        load_plan(path)
+    message = str(info.value)
+    assert "\n" not in message
+    for word in words:
+        assert word in message, (word, message)
+
+
+def test_cli_prints_one_line_and_no_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "plan.toml"
+    path.write_text(BAD_PLANS["unknown_option"][0])
+    proc = autogenv2("run", str(path))
+    assert proc.returncode == 1
+    out = (proc.stdout + proc.stderr).strip()
+    assert "Traceback" not in out
+    assert len(out.splitlines()) == 1 and "nblok" in out
+    assert not (tmp_path / "runs").exists(), "a bad plan must not create anything"
+
+
+def test_python_api_builds_the_same_plan(tmp_path: Path) -> None:
+    path = tmp_path / "plan.toml"
+    path.write_text(TINY_PLAN)
+    from_file = load_plan(path)
+    steps = [Step(name=s.name, code=s.code, method=s.method, options=dict(s.options)) for s in from_file.jobs[0].steps]
+    built = Plan(root=tmp_path / "runs", jobs=[Job(id="h2", steps=steps)]).check()
+    assert [s.spec() for s in built.jobs[0].steps] == [s.spec() for s in from_file.jobs[0].steps]
+    assert built.root == from_file.root
+
+
+def test_json_plan_equals_toml_plan(tmp_path: Path) -> None:
+    import json
+    import tomllib
+
+    (tmp_path / "plan.toml").write_text(TINY_PLAN)
+    (tmp_path / "plan.json").write_text(json.dumps(tomllib.loads(TINY_PLAN)))
+    a, b = load_plan(tmp_path / "plan.toml"), load_plan(tmp_path / "plan.json")
+    assert a.model_dump(exclude={"source"}) == b.model_dump(exclude={"source"})
+
+
+def test_python_api_rejects_bad_option(tmp_path: Path) -> None:
+    plan = Plan(root=tmp_path, jobs=[Job(id="x", steps=[Step(name="scf", code="pyscf", method="rhf",
+                                                             options={"atom": "H 0 0 0", "spin": 1, "chrage": 0})])])
+    with pytest.raises(PlanError, match="chrage.*charge"):
+        plan.check()
