@@ -1,12 +1,24 @@
-"""autogenv2: set up, run, babysit and store quantum Monte Carlo calculations."""
+"""autogenv2: set up, run, babysit and store quantum Monte Carlo calculations.
+
+Public names are imported on first use, so ``autogenv2 inspect`` and other light commands
+do not pay for pandas, pydantic plans and the scheduler code.
+"""
 from __future__ import annotations
 
-from .ensemble import PassReport, reconcile, watch
-from .errors import AutogenError, PlanConflict, PlanError, StatusError
-from .plan import Job, Plan, Step, load_plan, plan_from_dict
-from .results import results
-from .states import State
+import importlib
+from typing import Any
 
-__all__ = ["AutogenError", "Job", "PassReport", "Plan", "PlanConflict", "PlanError", "State", "StatusError", "Step",
-           "load_plan", "plan_from_dict", "reconcile", "results", "watch"]
+_EXPORTS = {
+    "PassReport": "ensemble", "reconcile": "ensemble", "watch": "ensemble",
+    "AutogenError": "errors", "PlanConflict": "errors", "PlanError": "errors", "StatusError": "errors",
+    "Job": "plan", "Plan": "plan", "Step": "plan", "load_plan": "plan", "plan_from_dict": "plan",
+    "results": "results", "State": "states",
+}
+__all__ = sorted(_EXPORTS)
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module 'autogenv2' has no attribute {name!r}")

@@ -9,7 +9,6 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from . import display
 from .errors import AutogenError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -38,6 +37,7 @@ def run(plan: Path = typer.Argument(..., help="plan file (.toml or .json)"),
 
     Example: autogenv2 run examples/h2/plan.toml --watch
     """
+    from . import display
     from .ensemble import reconcile, watch as watch_plan
     from .plan import load_plan
 
@@ -59,6 +59,8 @@ def status(target: Path = typer.Argument(..., help="plan file or root directory"
 
     Example: autogenv2 status examples/h2/plan.toml
     """
+    from . import display
+
     display.print_status(console, _root_of(target))
 
 
@@ -70,6 +72,7 @@ def results(target: Path = typer.Argument(..., help="plan file or root directory
 
     Example: autogenv2 results examples/h2/plan.toml -f csv -o h2.csv
     """
+    from . import display
     from .results import results as frame, rows
 
     root = _root_of(target)
