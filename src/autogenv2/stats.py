@@ -92,6 +92,8 @@ def estimate(data: ArrayLike, weights: ArrayLike | None = None, warmup: int = 0)
     w = None if weights is None else np.asarray(weights, dtype=float).ravel()[warmup:]
     if x.size == 0:
         raise ValueError(f"no samples left after removing {warmup} warm-up samples")
+    if not np.all(np.isfinite(x)) or (w is not None and not np.all(np.isfinite(w))):
+        raise ValueError("data or weights contain NaN or infinity")
     if x.size == 1:
         return Estimate(float(x[0]), float("nan"), 1, 1, False, float("nan"))
     levels = reblock(x, w)

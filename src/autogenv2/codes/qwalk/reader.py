@@ -1,0 +1,453 @@
+"""The QWalk Reader: complete / incomplete / failed for one run (one input file), with its numbers.
+
+How a QWalk run ends (FORMAT.md §0, §9): a method finished iff the ``.o`` has its
+``Wall time for this method`` line; exit code 0 does not mean success (``Error …`` +
+``Caught qmc_error`` on stdout); input errors abort (SIGABRT); kills leave only complete blocks.
+
+Energies come from the ``.log`` blocks of the method's label, all appended attempts merged into one
+series, warm-up removed once from its start, error bar from :func:`autogenv2.stats.estimate`
+weighted by each block's ``totweight`` (as gosling weights). The automatic warm-up is gosling's
+own rule (:func:`gosling_warmup`), so the energy equals gosling's; the error bar is our reblocked
+one, while gosling reports the plain standard error of the block means (divided by N, not N-1).
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field
+
+from ... import stats
+from ...errors import OptionError
+from ...states import Verdict
+from ..base import Reader, ReadResult
+from . import logparse as lp
+
+MethodName = Literal["vmc", "dmc", "optimize", "linear", "postprocess", "test"]
+SAMPLING = ("VMC", "DMC")
+OPTIMIZERS = ("OPTIMIZE", "LINEAR")
+
+CONVERGENCE_SIGMAS = 2.0
+"""An optimization has converged when its last change is within this many combined error bars."""
+
+KILLED = {2: "SIGINT", 9: "SIGKILL", 15: "SIGTERM"}
+"""Signals that stop a healthy run (Ctrl-C, scancel, walltime): blocks written so far count."""
+
+CRASHES: dict[int, tuple[str, bool]] = {
+    # signal: (reason, retry)
+    6: ("QWalk aborted (SIGABRT): the input could not be read (unbalanced braces, missing INCLUDE "
+        "or input file, no SYSTEM section)", False),
+    8: ("QWalk died of a floating-point exception (SIGFPE): one sample per block "
+        "(nconfig*nstep == 1), nblock 0, or a non-numeric value such as 'nblock five'", False),
+    11: ("QWalk crashed (SIGSEGV); POSTPROCESS does this in a g++ -O2 build", False),
+    7: ("QWalk crashed (SIGBUS): a full disk or a node problem", True),
+    4: ("QWalk died (SIGILL): the binary was built for another CPU", False),
+}
+EXIT_CODES: dict[int, tuple[str, bool]] = {
+    126: ("the QWalk binary is not executable", False),
+    127: ("the QWalk binary was not found", False),
+}
+
+QWALK_ERRORS: tuple[tuple[str, str], ...] = (
+    # part of QWalk's "Error   <message>" -> advice; QWalk input errors are never retried
+    ("Not enough configurations", "NCONFIG exceeds the walkers in READCONFIG: give VMC and DMC one NCONFIG"),
+    ("Need TIMESTEP", "DMC needs TIMESTEP"),
+    ("couldn't find orb file", "the ORBFILE is not in the run directory"),
+    ("unknown keyword", "misspelled METHOD or TRIALFUNC type"),
+    ("no parameters to optimize", "the trial function has nothing to optimize (add a Jastrow)"),
+    ("analytic parameter derivatives", "LINEAR cannot optimize basis parameters: remove OPTIMIZEBASIS"),
+    ("couldn't open", "a file the input names is missing (INCLUDE or the input itself)"),
+    ("missing system section", "the input has no SYSTEM section"),
+    ("brackets", "unbalanced braces in the input"),
+    ("STATES section", "STATES does not match NSPIN"),
+)
+
+
+def gosling_warmup(energy: np.ndarray) -> int:
+    """gosling's equilibration cut (FORMAT.md §7, ``Properties_final_average::blockReduce``).
+
+    Only with more than 5 blocks: take the unweighted mean and population SD of the blocks from
+    ``n // 5`` on; drop every block before the first one within one SD of that mean.
+
+    >>> gosling_warmup(np.array([5.0, 3.0, 1.0, 1.1, 0.9, 1.0, 1.05, 0.95]))
+    2
+    """
+    n = energy.size
+    if n <= 5:
+        return 0
+    tail = energy[n // 5:]
+    mean = tail.mean()
+    sd = math.sqrt(float(((tail - mean) ** 2).mean()))
+    close = np.flatnonzero(np.abs(energy - mean) < sd)
+    return int(close[0]) if close.size else 0
+
+
+def _finite(value: float | None) -> float | None:
+    """JSON (allow_nan=False) has no NaN/inf: those become None."""
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
+def summarize(series: lp.Series | None, warmup: int | None = None) -> dict[str, Any]:
+    """Energy, error, variance of one label's merged blocks; ``warmup=None`` uses gosling's rule."""
+    if series is None or series.nblocks == 0:
+        return {"energy": None, "error": None, "variance": None, "blocks": 0, "warmup": 0}
+    n = series.nblocks
+    cut = gosling_warmup(series.energy) if warmup is None else min(warmup, n - 1)
+    weights = series.totweight if np.all(series.totweight > 0) else None
+    with np.errstate(all="ignore"):
+        est = stats.estimate(series.energy, weights, cut)
+        var = None if series.energyvar is None else stats.estimate(series.energyvar, weights, cut).mean
+    return {"energy": _finite(est.mean), "error": _finite(est.error), "variance": _finite(var),
+            "blocks": n, "warmup": cut}
+
+
+def _changed_within_errors(a: float, da: float, b: float, db: float) -> bool:
+    return abs(b - a) <= CONVERGENCE_SIGMAS * math.hypot(da, db)
+
+
+def linear_converged(steps: list[tuple[float, float]], halted: bool) -> bool:
+    """LINEAR: the last two iterations' energies agree within their error bars (or QWalk halted)."""
+    if halted:
+        return True
+    return len(steps) >= 2 and _changed_within_errors(*steps[-2], *steps[-1])
+
+
+def optimize_converged(sections: list[lp.MethodReport]) -> bool:
+    """OPTIMIZE: final objective (variance about EREF) of the last two sections agree.
+
+    Each section draws a fresh sample of NCONFIG walkers, so its variance carries an error of
+    about ``d * sqrt(2 / (nconfig - 1))``; with one section its last two iterations are compared.
+    """
+    def point(values: list[float], nconfig: int | None) -> tuple[float, float]:
+        return values[-1], values[-1] * math.sqrt(2.0 / max((nconfig or 2048) - 1, 1))
+
+    done = [s for s in sections if s.dispersions]
+    if len(done) >= 2:
+        return _changed_within_errors(*point(done[-2].dispersions, done[-2].nconfig),
+                                      *point(done[-1].dispersions, done[-1].nconfig))
+    if done and len(done[0].dispersions) >= 2:
+        d = done[0].dispersions
+        return _changed_within_errors(*point(d[:-1], done[0].nconfig), *point(d, done[0].nconfig))
+    return False
+
+
+@dataclass
+class RunFiles:
+    """Everything parsed from one run (input file ``run_id``) in ``directory``."""
+
+    directory: Path
+    run_id: str
+    specs: list[lp.MethodSpec]
+    kinds: list[str]
+    prefix: str                       # RUNID: prefix of .log/.config/.wfout/.json
+    out: lp.OutputReport
+    log: lp.LogData
+    streams: lp.StreamReport
+    has_log: bool
+
+    def label(self, i: int) -> str:
+        spec = self.specs[i] if i < len(self.specs) else None
+        return (spec.get("LABEL") if spec else None) or self.kinds[i].lower()
+
+    def report(self, i: int) -> lp.MethodReport:
+        return self.out.methods[i] if i < len(self.out.methods) else lp.MethodReport(kind=self.kinds[i])
+
+    def path(self, i: int | None, key: str, suffix: str) -> str | None:
+        """Relative name of an output (``STORECONFIG``/``WFOUTPUT`` or ``<runid><suffix>``) if present."""
+        spec = self.specs[i] if i is not None and i < len(self.specs) else None
+        name = (spec.get(key) if spec else None) or self.prefix + suffix
+        ok = not Path(name).is_absolute() and ".." not in Path(name).parts
+        return name if ok and (self.directory / name).is_file() else None
+
+
+def load_run(directory: Path, run_id: str, stdout: str = "", stderr: str = "",
+             variance: bool = True) -> RunFiles:
+    directory = Path(directory)
+    specs, runid = lp.parse_input(directory / run_id, directory)
+    prefix = runid or run_id
+    out = lp.parse_output(directory / f"{run_id}.o")
+    log_path = directory / f"{prefix}.log"
+    log = lp.parse_log(log_path, variance=variance)
+    kinds = [s.name for s in specs] or [m.kind or "?" for m in out.methods] or \
+        list(dict.fromkeys(s.kind for s in log.sections if s.kind))
+    return RunFiles(directory, run_id, specs, kinds, prefix, out, log,
+                    lp.parse_streams(stdout, stderr, run_id), log_path.is_file())
+
+
+def method_results(run: RunFiles, i: int, warmup: int | None) -> dict[str, Any]:
+    """The numbers of METHOD ``i`` (whatever state it is in)."""
+    kind = run.kinds[i]
+    res: dict[str, Any] = {"method": kind.lower(), "energy": None, "error": None, "variance": None,
+                           "blocks": None}
+    if kind in SAMPLING:
+        series = run.log.series.get(run.label(i))
+        if series is None and not run.has_log and sum(k in SAMPLING for k in run.kinds) == 1:
+            series = lp.parse_json_records(run.directory / f"{run.prefix}.json", run.label(i))
+        res.update(summarize(series, warmup))
+    elif kind in OPTIMIZERS:
+        group = [run.report(j) for j in _group(run, i)]
+        if kind == "LINEAR":
+            steps = [s for r in group for s in r.steps]
+            res["iterations"] = [{"energy": _finite(e), "error": _finite(d)} for e, d in steps]
+            if steps:
+                res.update(energy=_finite(steps[-1][0]), error=_finite(steps[-1][1]))
+        else:
+            res["iterations"] = [{"dispersion": _finite(d)} for r in group for d in r.dispersions]
+            res.update(energy=_finite(group[-1].eref),
+                       variance=_finite(group[-1].dispersions[-1]) if group[-1].dispersions else None)
+    elif kind == "POSTPROCESS":
+        res.update(_postprocess(run.directory / f"{run.prefix}.json"))
+    elif kind == "TEST":
+        res.update(checks=run.streams.checks_ok + run.streams.checks_failed, failed=run.streams.checks_failed)
+    return res
+
+
+def _group(run: RunFiles, i: int) -> list[int]:
+    """Consecutive METHOD sections of the same kind ending at ``i`` (autogen repeats OPTIMIZE)."""
+    start = i
+    while start > 0 and run.kinds[start - 1] == run.kinds[i]:
+        start -= 1
+    return list(range(start, i + 1))
+
+
+def _postprocess(path: Path) -> dict[str, Any]:
+    try:
+        energy = json.loads(path.read_text(errors="replace"))["properties"]["energy"]
+        value, error, sigma = (float(energy[k][0]) for k in ("value", "error", "sigma"))
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return {}
+    return {"energy": _finite(value), "error": _finite(error), "variance": _finite(sigma * sigma)}
+
+
+def decode_signal(code: int | None) -> int | None:
+    """Signal number from a Python (-N) or shell (128+N) exit code, else None.
+
+    >>> decode_signal(-9), decode_signal(137), decode_signal(0), decode_signal(1)
+    (9, 9, None, None)
+    """
+    if code is None or code == 0:
+        return None
+    if code < 0:
+        return -code
+    return code - 128 if code - 128 in KILLED or code - 128 in CRASHES else None
+
+
+def _quote(streams: lp.StreamReport) -> str:
+    """QWalk's own words: its first ``Error`` line, else an abort line, else nothing."""
+    if streams.errors:
+        advice = next((a for key, a in QWALK_ERRORS if key.lower() in streams.errors[0].lower()), "")
+        return f'; QWalk: "Error   {streams.errors[0]}"' + (f" ({advice})" if advice else "")
+    lines = sorted(streams.abort_lines, key=lambda s: s.startswith("terminate"))
+    if not lines:
+        return ""
+    lost = " (its message was lost: run QWalk under stdbuf -oL)" if lines[0].startswith("terminate") else ""
+    return f'; QWalk: "{lines[0]}"{lost}'
+
+
+class QWalkReader(Reader):
+    """Reads a QWalk run directory. See the module docstring for the rules."""
+
+    run_id: str | None = None
+    """The input file name (QWalk's run id); None: the one run in the directory."""
+    method: MethodName | None = None
+    """Which METHOD section's numbers to report (the last of that kind); None: the last section."""
+    target_error: float | None = Field(default=None, gt=0)
+    """VMC/DMC: ask for more blocks until the error bar (Ha) is at most this."""
+    min_blocks: int = Field(default=10, ge=1)
+    """VMC/DMC: blocks needed after warm-up."""
+    warmup: int | None = Field(default=None, ge=0)
+    """Blocks dropped from the start of the merged series; None: gosling's rule."""
+
+    def read(self, directory: Path, exit_code: int | None = None) -> ReadResult:
+        directory = Path(directory)
+        run_id = self.run_id or only_run(directory)
+        if run_id is None:
+            return _result(Verdict.failed, f"nothing written: no QWalk run (<input>.o) in {directory}")
+        stdout, stderr, _ = find_streams(directory, run_id)
+        run = load_run(directory, run_id, stdout, stderr)
+        return judge(run, exit_code, self)[0]
+
+
+def judge(run: RunFiles, exit_code: int | None,
+          reader: QWalkReader) -> tuple[ReadResult, list[dict[str, Any]]]:
+    """The verdict on ``run`` and the numbers of every METHOD section."""
+    methods = [method_results(run, i, reader.warmup) for i in range(len(run.kinds))]
+    n, done = len(run.kinds), min(run.out.finished, len(run.kinds))
+    stopped = done if done < n else None
+    sig, quote = decode_signal(exit_code), _quote(run.streams)
+    now = methods[stopped] if stopped is not None else {}
+    where = f"METHOD {stopped + 1} ({run.kinds[stopped]})" if stopped is not None else "the run"
+    if not run.out.exists and not run.log.series:
+        if sig in KILLED:
+            return _result(Verdict.incomplete, f"killed by {KILLED[sig]} before writing anything",
+                           retry=True), methods
+        crash = CRASHES.get(sig or 0, (f"QWalk exited with code {exit_code}", False))[0]
+        head = f"{crash}: " if exit_code not in (0, None) else ""
+        return _result(Verdict.failed, f"{head}nothing written (no {run.run_id}.o){quote}"), methods
+    if sig in KILLED and stopped is not None:
+        res = methods[stopped]
+        sampling = run.kinds[stopped] in SAMPLING
+        more = _more_blocks(res, reader)[0] if sampling else _more_iterations(run, stopped)
+        return _result(Verdict.incomplete, f"killed by {KILLED[sig]} during {where} after {_progress(res)}",
+                       res, more=more, outputs=_outputs(run, stopped), retry=True), methods
+    if exit_code not in (0, None) and sig not in KILLED:
+        unknown = (f"QWalk exited with code {exit_code}", True)
+        reason, retry = CRASHES.get(sig or 0) or EXIT_CODES.get(exit_code, unknown)
+        where = "while reading the input" if sig == 6 and not run.out.methods else f"during {where}"
+        return _result(Verdict.failed, f"{reason} {where}{quote}", now, retry=retry), methods
+    if run.streams.errors and stopped is not None:
+        return _result(Verdict.failed, f"{where} failed{quote}", now), methods
+    if stopped is not None:
+        if exit_code == 0:
+            return _result(Verdict.failed, f"QWalk exited 0 but {where} did not finish (no 'Wall time' "
+                                           f"line in {run.run_id}.o; its error text was not captured)",
+                           now), methods
+        return _result(Verdict.incomplete, f"{where} has not finished after {_progress(methods[stopped])} "
+                                           "(exit code unknown)", methods[stopped], retry=True), methods
+    return _judge_finished(run, methods, reader), methods
+
+
+def _target(run: RunFiles, method: str | None) -> int | None:
+    wanted = [i for i, k in enumerate(run.kinds) if method is None or k.lower() == method]
+    return wanted[-1] if wanted else None
+
+
+def _judge_finished(run: RunFiles, methods: list[dict[str, Any]], reader: QWalkReader) -> ReadResult:
+    i = _target(run, reader.method)
+    if i is None:
+        return _result(Verdict.failed, f"no {reader.method} METHOD section in {run.run_id}")
+    kind, res, outputs = run.kinds[i], methods[i], _outputs(run, i)
+    where = f"METHOD {i + 1} ({kind})"
+    if kind in SAMPLING:
+        if not res["blocks"]:
+            return _result(Verdict.failed, f"{where} finished but {run.prefix}.log has no blocks "
+                                           f"labelled '{run.label(i)}'", res)
+        if res["energy"] is None:
+            return _result(Verdict.failed, f"{where}: the energy is not a finite number", res)
+        more, why = _more_blocks(res, reader)
+        if more:
+            return _result(Verdict.incomplete, f"{where} needs more blocks: {why}", res, more=more,
+                           outputs=outputs)
+        return _result(Verdict.complete, f"{where} finished: {_progress(res)}", res, outputs=outputs)
+    if kind in OPTIMIZERS:
+        group = [run.report(j) for j in _group(run, i)]
+        ok = linear_converged([s for r in group for s in r.steps], any(r.halted for r in group)) \
+            if kind == "LINEAR" else optimize_converged(group)
+        if not ok:
+            return _result(Verdict.incomplete, f"{where} finished but has not converged (last change larger "
+                                               f"than {CONVERGENCE_SIGMAS:g} error bars)", res,
+                           more=_more_iterations(run, i), outputs=outputs)
+        return _result(Verdict.complete, f"{where} converged after {len(res['iterations'])} iterations",
+                       res, outputs=outputs)
+    if kind == "POSTPROCESS" and res["energy"] is None:
+        return _result(Verdict.failed, f"{where} finished but {run.prefix}.json has no energy", res)
+    return _result(Verdict.complete, f"{where} finished", res, outputs=outputs)
+
+
+def _progress(res: dict[str, Any]) -> str:
+    if res.get("iterations") is not None:
+        return f"{len(res['iterations'])} iterations"
+    if res.get("blocks") is None:
+        return "no blocks"
+    text = f"{res['blocks']} complete blocks"
+    if res["energy"] is not None and res["error"] is not None:
+        text += f", E = {res['energy']:.6f} +/- {res['error']:.6f} Ha (warm-up {res['warmup']})"
+    return text
+
+
+def _more_blocks(res: dict[str, Any], reader: QWalkReader) -> tuple[dict[str, Any], str]:
+    """``({"nblock": total blocks wanted}, why)`` if min_blocks or target_error is unmet, else empty."""
+    blocks = int(res["blocks"] or 0)
+    used, err, target = blocks - int(res.get("warmup") or 0), res["error"], reader.target_error
+    wants: list[tuple[int, str]] = []
+    if used < reader.min_blocks:
+        wants.append((reader.min_blocks - used,
+                      f"{used} blocks after warm-up, fewer than min_blocks={reader.min_blocks}"))
+    if target is not None and (err is None or used < 2):
+        wants.append((max(used, 1), f"no error bar yet (target {target:.3g} Ha)"))
+    elif target is not None and err > target:
+        wants.append((stats.blocks_needed(err, target, used), f"error {err:.3g} Ha > target {target:.3g} Ha"))
+    if not wants:
+        return {}, ""
+    return {"nblock": blocks + max(n for n, _ in wants)}, "; ".join(why for _, why in wants)
+
+
+def _more_iterations(run: RunFiles, i: int) -> dict[str, Any]:
+    spec = run.specs[i] if i < len(run.specs) else None
+    iterations = (spec.get("ITERATIONS") if spec else None) or ("30" if run.kinds[i] in OPTIMIZERS else None)
+    return {"iterations": int(iterations)} if iterations and iterations.isdigit() else {}
+
+
+def _outputs(run: RunFiles, i: int) -> dict[str, str]:
+    if run.kinds[i] in OPTIMIZERS:
+        name = run.path(i, "WFOUTPUT", ".wfout")
+        return {"wavefunction": name} if name else {}
+    if run.kinds[i] in SAMPLING:
+        name = run.path(i, "STORECONFIG", ".config")
+        return {"config": name} if name else {}
+    return {}
+
+
+def _result(verdict: Verdict, reason: str, results: dict[str, Any] | None = None, *,
+            more: dict[str, Any] | None = None, outputs: dict[str, str] | None = None,
+            retry: bool = False) -> ReadResult:
+    return ReadResult(verdict=verdict, reason=reason, results=dict(results or {}), more=more or {},
+                      outputs=outputs or {}, retry=retry)
+
+
+# ------------------------------------------------------------------------ finding runs and streams
+
+def find_runs(directory: Path) -> list[str]:
+    """Run ids (input file names) in ``directory``: every ``X.o`` (QWalk opens it first thing),
+    else the ``qwalk X`` commands of a run_meta.json (a run that died before writing anything)."""
+    directory = Path(directory)
+    names = sorted(p.name[:-2] for p in directory.glob("*.o") if p.is_file())
+    return names or list(dict.fromkeys(e["run_id"] for e in _meta_entries(directory)))
+
+
+def only_run(directory: Path) -> str | None:
+    runs = find_runs(directory)
+    if len(runs) > 1:
+        raise OptionError(f"QWalkReader: several QWalk runs in {directory} ({', '.join(runs)}): set run_id")
+    return runs[0] if runs else None
+
+
+def _meta_entries(directory: Path) -> list[dict[str, Any]]:
+    """Runs recorded in a harness's run_meta.json: ``[{"command": "qwalk X", ...}]``."""
+    try:
+        entries = json.loads((directory / "run_meta.json").read_text())
+    except (OSError, ValueError):
+        return []
+    found = []
+    for entry in entries if isinstance(entries, list) else []:
+        words = str(entry.get("command", "")).split() if isinstance(entry, dict) else []
+        if any(Path(w).name.startswith("qwalk") for w in words[:-1]):
+            found.append({**entry, "run_id": words[-1]})
+    return found
+
+
+def _tail(path: Path, limit: int = 4 << 20) -> str:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(max(path.stat().st_size - limit, 0))
+            return handle.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def find_streams(directory: Path, run_id: str) -> tuple[str, str, int | None]:
+    """stdout, stderr and exit code of the last attempt: from run_meta.json if it names this run,
+    else the runner's stdout.txt / stderr.txt (exit code unknown)."""
+    directory = Path(directory)
+    entries = [e for e in _meta_entries(directory) if e["run_id"] == run_id]
+    if entries:
+        last = entries[-1]
+        code = last.get("returncode")
+        return (_tail(directory / Path(str(last.get("stdout", "stdout.txt"))).name),
+                _tail(directory / Path(str(last.get("stderr", "stderr.txt"))).name),
+                code if isinstance(code, int) else None)
+    return _tail(directory / "stdout.txt"), _tail(directory / "stderr.txt"), None

@@ -1,0 +1,118 @@
+"""``inspect_run`` / ``format_table`` on the recorded real QWalk runs (shared/qwalk/cases)."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from autogenv2.codes.qwalk import logparse as lp
+from autogenv2.codes.qwalk.inspect import format_table, inspect_run
+from autogenv2.codes.qwalk.reader import find_runs
+
+from test_qwalk_reader import CASE_DIRS, CASES, EXPECTED, copy_case, gosling_json
+
+needs_cases = pytest.mark.skipif(not CASE_DIRS, reason=f"recorded QWalk cases not found in {CASES}")
+
+
+@needs_cases
+@pytest.mark.parametrize("case", CASE_DIRS)
+def test_report_shape_and_state(case: str, tmp_path: Path) -> None:
+    directory = copy_case(case, tmp_path)
+    report = inspect_run(directory)
+    json.dumps(report, allow_nan=False)
+    assert list(report) == ["runs"] and [r["run_id"] for r in report["runs"]] == find_runs(directory)
+    for run in report["runs"]:
+        assert list(run) == ["run_id", "state", "reason", "methods"]
+        assert run["state"] == EXPECTED[case][0] and all(w in run["reason"] for w in EXPECTED[case][1])
+        specs, _ = lp.parse_input(directory / run["run_id"], directory)
+        if specs:  # one entry per METHOD section, in input order
+            assert [m["method"] for m in run["methods"]] == [s.name.lower() for s in specs]
+        for method in run["methods"]:
+            assert list(method) == ["method", "energy", "error", "blocks"]
+    text = format_table(report)
+    assert all(f"{r['run_id']}: {r['state']}" in text for r in report["runs"]) or not report["runs"]
+
+
+@needs_cases
+def test_vmc_then_failed_dmc_keeps_the_vmc_numbers(tmp_path: Path) -> None:
+    directory = copy_case("fail_dmc_not_enough_configs_h2", tmp_path)
+    run = inspect_run(directory)["runs"][0]
+    vmc, dmc = run["methods"]
+    gosling = gosling_json((directory / "gosling.json").read_text())[0]
+    assert run["state"] == "failed" and "Not enough configurations" in run["reason"]
+    assert vmc["method"] == "vmc" and vmc["blocks"] == 5 and abs(vmc["energy"] - gosling["energy"]) < 1e-6
+    assert dmc == {"method": "dmc", "energy": None, "error": None, "blocks": 0}
+
+
+@needs_cases
+def test_optimizations_report_every_section(tmp_path: Path) -> None:
+    run = inspect_run(copy_case("repo_h2_linear", tmp_path))["runs"][0]
+    assert [m["method"] for m in run["methods"]] == ["linear"] * 4
+    assert [round(m["energy"], 6) for m in run["methods"]] == [-1.082736, -1.070825, -1.067558, -1.071119]
+    assert all(m["blocks"] is None for m in run["methods"])
+
+
+@needs_cases
+def test_stdout_and_exit_code_arguments(tmp_path: Path) -> None:
+    directory = copy_case("killed_sigkill_dmc_h2", tmp_path)
+    (directory / "run_meta.json").unlink()
+    alone = inspect_run(directory)["runs"][0]  # files alone: no exit code, no 'Wall time' line
+    assert alone["state"] == "incomplete" and "exit code unknown" in alone["reason"]
+    killed = inspect_run(directory, run_id="qw.dmc", exit_code=-9)["runs"][0]
+    assert killed["state"] == "incomplete" and "SIGKILL" in killed["reason"]
+    assert killed["methods"][0]["blocks"] == 14
+
+    failed = copy_case("fail_missing_orbfile", tmp_path)
+    (failed / "run_meta.json").unlink()
+    shutil.move(failed / "stdout.plain.txt", tmp_path / "captured.txt")
+    without = inspect_run(failed, exit_code=0)["runs"][0]
+    assert without["state"] == "failed" and "error text was not captured" in without["reason"]
+    given = inspect_run(failed, stdout=tmp_path / "captured.txt", exit_code=0)["runs"][0]
+    assert "Error   couldn't find orb file qw.orb" in given["reason"]
+
+
+@needs_cases
+def test_directory_with_two_runs(tmp_path: Path) -> None:
+    directory = copy_case("vmc_h2_sj", tmp_path)
+    for name in ("qw.dmc", "qw.dmc.o", "qw.dmc.log"):
+        shutil.copyfile(CASES / "dmc_h2" / name, directory / name)
+    report = inspect_run(directory)
+    assert [(r["run_id"], r["methods"][0]["method"]) for r in report["runs"]] == [("qw.dmc", "dmc"),
+                                                                                   ("qw.vmc", "vmc")]
+    assert [r["methods"][0]["blocks"] for r in report["runs"]] == [20, 20]
+    assert [r["run_id"] for r in inspect_run(directory, run_id="qw.vmc")["runs"]] == ["qw.vmc"]
+
+
+def test_format_table_for_nothing_and_missing_numbers() -> None:
+    assert format_table({"runs": []}) == "no QWalk runs found"
+    text = format_table({"runs": [{"run_id": "qw.opt", "state": "failed", "reason": "boom",
+                                   "methods": [{"method": "optimize", "energy": None, "error": None,
+                                                "blocks": None}]}]})
+    first, _, row = text.splitlines()
+    assert first == "qw.opt: failed - boom" and row.split() == ["1", "optimize", "-", "-", "-"]
+
+
+@needs_cases
+def test_cli_inspect_json_and_table() -> None:
+    """`autogenv2 inspect` on recorded runs: JSON shape, a killed run, and a failure's own words."""
+    import json as _json
+    import subprocess as _sp
+    import sys as _sys
+
+    cases = CASES
+
+    def cli(*args: str) -> _sp.CompletedProcess[str]:
+        return _sp.run([_sys.executable, "-m", "autogenv2.cli", "inspect", *args], capture_output=True, text=True)
+
+    report = _json.loads(cli(str(cases / "dmc_h2"), "--json").stdout)
+    (run,) = report["runs"]
+    assert run["run_id"] == "qw.dmc" and run["state"] == "complete"
+    assert [m["method"] for m in run["methods"]] == ["dmc"] and run["methods"][0]["blocks"] == 20
+    killed = _json.loads(cli(str(cases / "killed_sigkill_dmc_h2"), "--json", "--exit-code", "-9").stdout)
+    assert killed["runs"][0]["state"] == "incomplete"
+    failed = cli(str(cases / "fail_dmc_missing_timestep"))
+    assert failed.returncode == 0 and "Need TIMESTEP" in failed.stdout
+    missing = cli("/nonexistent/dir")
+    assert missing.returncode == 1 and "not a directory" in missing.stdout and "Traceback" not in missing.stdout

@@ -1,0 +1,190 @@
+"""autogenv2.stats: cross-checked against pyblock and against AR(1) series with a known error."""
+from __future__ import annotations
+
+import doctest
+
+import numpy as np
+import pytest
+from pyblock.blocking import find_optimal_block
+from pyblock.blocking import reblock as pyblock_reblock
+from scipy.signal import lfilter
+
+from autogenv2 import stats
+
+
+def ar1(phi: float, n: int, seed: int) -> np.ndarray:
+    """Stationary AR(1) with unit variance: x_t = φ x_{t-1} + √(1-φ²) ε_t."""
+    rng = np.random.default_rng(seed)
+    eps = rng.normal(size=n) * np.sqrt(1.0 - phi**2)
+    eps[0] = rng.normal()  # start in the stationary distribution: no warm-up needed
+    return lfilter([1.0], [1.0, -phi], eps)
+
+
+def ar1_error(phi: float, n: int) -> float:
+    """Asymptotic standard error of the mean of ``n`` samples of :func:`ar1`."""
+    return float(np.sqrt((1.0 + phi) / (1.0 - phi) / n))
+
+
+CASES = [(phi, n) for phi in (0.0, 0.5, 0.9, 0.99) for n in (17, 100, 1000, 10007)]
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize(("phi", "n"), CASES)
+def test_levels_match_pyblock(phi: float, n: int, weighted: bool) -> None:
+    x = ar1(phi, n, seed=n)
+    w = np.random.default_rng(n + 1).uniform(0.2, 2.0, n) if weighted else None
+    ours = stats.reblock(x, w)
+    theirs = pyblock_reblock(x, weights=w)
+    assert len(ours) == len(theirs)
+    for k, (lv, pb) in enumerate(zip(ours, theirs)):
+        assert lv.size == 2**k and lv.nblocks == pb.ndata
+        assert lv.error == pytest.approx(float(pb.std_err), rel=0, abs=1e-10)
+        assert lv.error_error == pytest.approx(float(pb.std_err_err), rel=0, abs=1e-10)
+    est = stats.estimate(x, w)
+    assert est.mean == pytest.approx(float(theirs[0].mean), rel=0, abs=1e-10)
+    assert est.mean == pytest.approx(float(np.average(x, weights=w)), rel=0, abs=1e-12)
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize(("phi", "n"), CASES)
+def test_chosen_level_is_pyblocks_optimum(phi: float, n: int, weighted: bool) -> None:
+    """Same level as pyblock whenever pyblock's optimum has ≥ MIN_BLOCKS blocks; else "unreliable".
+
+    pyblock may choose a level with 2 or 3 blocks; ours never does (MIN_BLOCKS) and then
+    reports ``reliable=False`` with the largest error among the usable levels instead.
+    """
+    x = ar1(phi, n, seed=n)
+    w = np.random.default_rng(n + 1).uniform(0.2, 2.0, n) if weighted else None
+    theirs = pyblock_reblock(x, weights=w)
+    optimum = find_optimal_block(n, theirs)[0]
+    est = stats.estimate(x, w)
+    if not np.isnan(optimum) and theirs[optimum].ndata >= stats.MIN_BLOCKS:
+        assert est.reliable
+        assert est.block_size == 2**optimum
+        assert est.error == pytest.approx(float(theirs[optimum].std_err), rel=0, abs=1e-10)
+    else:
+        usable = [float(pb.std_err) for pb in theirs if pb.ndata >= stats.MIN_BLOCKS] or [theirs[0].std_err]
+        assert not est.reliable
+        assert est.error == pytest.approx(max(usable), rel=0, abs=1e-10)
+
+
+def test_pyblock_comparison_covers_both_branches() -> None:
+    """The parametrised cases above include reliable and unreliable outcomes."""
+    outcomes = {stats.estimate(ar1(phi, n, seed=n)).reliable for phi, n in CASES}
+    assert outcomes == {True, False}
+
+
+def test_uncorrelated_error_is_sigma_over_sqrt_n() -> None:
+    n, seeds = 2048, 200
+    ratios = np.array([stats.estimate(ar1(0.0, n, seed=s)).error * np.sqrt(n) for s in range(seeds)])
+    # each ratio has a relative spread of ~1/√(2·blocks) ≈ 6 %; the mean over 200 seeds ~0.5 %
+    assert ratios.mean() == pytest.approx(1.0, abs=0.03)
+    assert 0.02 < ratios.std() < 0.15
+
+
+@pytest.mark.parametrize("phi", [0.5, 0.8, 0.9, 0.95])
+def test_ar1_error_matches_analytic(phi: float) -> None:
+    n, seeds = 16384, 60
+    ratios = [stats.estimate(ar1(phi, n, seed=s)).error / ar1_error(phi, n) for s in range(seeds)]
+    assert np.mean(ratios) == pytest.approx(1.0, rel=0.15)
+
+
+def test_ar1_autocorrelation_time() -> None:
+    phi, n = 0.8, 65536
+    taus = [stats.estimate(ar1(phi, n, seed=s)).autocorrelation_time for s in range(20)]
+    assert np.mean(taus) == pytest.approx((1 + phi) / (1 - phi), rel=0.15)
+
+
+def test_weights_are_scale_invariant_and_equal_weights_are_unweighted() -> None:
+    x = ar1(0.7, 999, seed=3)
+    w = np.random.default_rng(4).uniform(0.5, 1.5, x.size)
+    a, b = stats.estimate(x, w), stats.estimate(x, 1000.0 * w)
+    assert (a.mean, a.block_size) == pytest.approx((b.mean, b.block_size), rel=1e-12)
+    assert a.error == pytest.approx(b.error, rel=1e-10)
+    plain, ones = stats.estimate(x), stats.estimate(x, np.ones(x.size))
+    assert (ones.mean, ones.error, ones.block_size) == pytest.approx(
+        (plain.mean, plain.error, plain.block_size), rel=1e-10
+    )
+
+
+def test_weighted_mean_follows_weights() -> None:
+    est = stats.estimate([1.0, 2.0, 3.0, 4.0], weights=[1.0, 1.0, 1.0, 5.0])
+    assert est.mean == pytest.approx((1 + 2 + 3 + 20) / 8)
+
+
+def test_reblock_rejects_mismatched_weights() -> None:
+    with pytest.raises(ValueError, match="weights"):
+        stats.reblock(np.arange(10.0), np.ones(9))
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_warmup_drops_leading_samples(weighted: bool) -> None:
+    x = ar1(0.5, 500, seed=5)
+    x[:50] += 10.0  # a transient the warm-up must remove
+    w = np.random.default_rng(6).uniform(0.5, 1.5, x.size) if weighted else None
+    cut = stats.estimate(x, w, warmup=50)
+    ref = stats.estimate(x[50:], None if w is None else w[50:])
+    assert (cut.mean, cut.error, cut.n, cut.block_size) == (ref.mean, ref.error, ref.n, ref.block_size)
+    assert cut.n == 450
+    assert stats.estimate(x, w).mean > cut.mean + 0.5
+
+
+def test_warmup_removing_everything_raises() -> None:
+    with pytest.raises(ValueError, match="warm-up"):
+        stats.estimate(np.arange(5.0), warmup=5)
+
+
+def test_no_samples_raises() -> None:
+    with pytest.raises(ValueError):
+        stats.estimate([])
+    with pytest.raises(ValueError):
+        stats.optimal_level([], 0)
+
+
+def test_one_sample_has_no_error_bar() -> None:
+    est = stats.estimate([3.5])
+    assert est.mean == 3.5 and est.n == 1 and not est.reliable
+    assert np.isnan(est.error)
+
+
+def test_two_samples() -> None:
+    est = stats.estimate([1.0, 2.0])
+    assert est.mean == 1.5 and est.n == 2 and est.block_size == 1
+    assert est.error == pytest.approx(0.5)  # s/√2 with s² = 0.5
+    assert not est.reliable
+
+
+def test_constant_series_has_zero_error() -> None:
+    est = stats.estimate(np.full(100, 0.1))
+    assert est.mean == pytest.approx(0.1, abs=1e-15)
+    assert est.error <= 1e-15
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["nan-data", "nan-weight"])
+def test_nan_input_raises(weighted: bool) -> None:
+    data = [1.0, 2.0, 3.0, 4.0] if weighted else [1.0, np.nan, 3.0, 4.0]
+    weights = [1.0, np.nan, 1.0, 1.0] if weighted else None
+    try:
+        stats.estimate(data, weights)
+    except ValueError:
+        return
+    raise AssertionError("no ValueError for NaN input")
+
+
+def test_blocks_needed() -> None:
+    assert stats.blocks_needed(0.002, 0.001, 100, safety=1.0) == 300
+    assert stats.blocks_needed(0.001, 0.001, 100) == 0
+    assert stats.blocks_needed(0.0005, 0.001, 100) == 0
+    assert stats.blocks_needed(0.002, 0.001, 100, safety=1.2) == 380  # 100·(4·1.2 − 1)
+    for error, n in [(0.0011, 7), (0.003, 50), (0.05, 1000)]:
+        extra = stats.blocks_needed(error, 0.001, n, safety=1.0)
+        assert error * np.sqrt(n / (n + extra)) <= 0.001 * (1 + 1e-12)  # σ ∝ 1/√N reaches the target
+        assert error * np.sqrt(n / (n + extra - 1)) > 0.001  # ... and not with one sample fewer
+    assert stats.blocks_needed(0.003, 0.001, 50, safety=1.3) > stats.blocks_needed(0.003, 0.001, 50)
+
+
+def test_doctests_of_stats_module() -> None:
+    """Same examples that ``pytest --doctest-modules src/autogenv2/stats.py`` runs."""
+    result = doctest.testmod(stats, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 3
+    assert result.failed == 0
