@@ -9,7 +9,7 @@ from pathlib import Path
 
 from . import plan as planmod
 from .manager import Context, Manager
-from .naming import check_name
+from .naming import check_name, inside
 from .planchange import new_element, reconcile_steps
 from .states import State
 from .status import JobStatus
@@ -29,6 +29,7 @@ class JobRun:
     def load(self) -> list[str]:
         """Ensure the directory, read status.json, and apply plan changes. Returns messages."""
         self.directory.mkdir(parents=True, exist_ok=True)
+        inside(self.directory.parent, self.directory)
         status = JobStatus.load(self.directory)
         if status is None:
             self.status = JobStatus(job_id=self.job.id, elements=[new_element(s) for s in self.job.steps])
