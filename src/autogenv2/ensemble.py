@@ -18,7 +18,8 @@ from .errors import AutogenError, LockedError
 from .job import JobRun
 from .manager import Context
 from .plan import Plan, Step
-from .runners import Runner, get_runner
+from .profiles import MachineProfile, load_profiles
+from .runners import Runner
 from .runners.base import Resources, RunStatus
 from .states import State
 
@@ -41,33 +42,27 @@ class PassReport:
 
 
 class RunnerPool:
-    """Runners by profile name, created once per pass."""
+    """Runners by machine-profile name, created once per pass."""
 
     def __init__(self, plan: Plan) -> None:
-        self.plan = plan
+        self.profiles = load_profiles(plan.machines)
         self._runners: dict[str, Runner] = {}
-        self._profiles: dict[str, object] | None = None
 
-    def _profile(self, name: str) -> object | None:
-        if self._profiles is None:
-            from .profiles import load_profiles
-            self._profiles = dict(load_profiles(self.plan.machines))
-        profile = self._profiles.get(name)
-        if profile is None and name != "local":
-            raise AutogenError(f"runner {name!r} is not a machine profile in {self.plan.machines or 'the plan'}")
-        return profile
+    def _profile(self, name: str) -> MachineProfile:
+        try:
+            return self.profiles[name]
+        except KeyError:
+            raise AutogenError(f"runner {name!r} is not a machine profile (known: {', '.join(self.profiles)})"
+                               ) from None
 
     def get(self, name: str) -> Runner:
         if name not in self._runners:
-            profile = self._profile(name) if (name != "local" or self.plan.machines) else None
-            self._runners[name] = profile.make_runner() if profile is not None else get_runner("local")  # type: ignore[attr-defined]
+            self._runners[name] = self._profile(name).make_runner()
         return self._runners[name]
 
     def resources(self, step: Step) -> Resources:
         """The profile's default resources overlaid with the step's own."""
-        profile = self._profile(step.runner) if (step.runner != "local" or self.plan.machines) else None
-        base = profile.resources.model_dump(exclude_unset=True) if profile is not None else {}  # type: ignore[attr-defined]
-        return Resources(**{**base, **step.resources.model_dump(exclude_unset=True)})
+        return self._profile(step.runner).resources_for(step.resources)
 
 
 def lock(root: Path) -> FileLock:

@@ -110,8 +110,11 @@ class Plan(BaseModel):
 
     def check(self) -> "Plan":
         """Refuse duplicate ids and step names, and any bad option, naming them."""
+        from .profiles import load_profiles
+
         seen: set[str] = set()
         where_file = f"{self.source}: " if self.source else ""
+        profiles = load_profiles(self.machines)
         for job in self.jobs:
             if job.id in seen:
                 raise PlanError(f"{where_file}duplicate job id {job.id!r}")
@@ -121,7 +124,11 @@ class Plan(BaseModel):
                 if step.name in names:
                     raise PlanError(f"{where_file}job {job.id!r}: duplicate step name {step.name!r}")
                 names.add(step.name)
-                step.check(f"{where_file}job {job.id!r}, step {step.name!r}")
+                where = f"{where_file}job {job.id!r}, step {step.name!r}"
+                step.check(where)
+                if step.runner not in profiles:
+                    raise PlanError(f"{where}: runner {step.runner!r} is not a machine profile "
+                                    f"(known: {', '.join(sorted(profiles))})")
         return self
 
 

@@ -61,6 +61,7 @@ def run(token: str, argv: list[str], walltime: float | None) -> int:
     while True:
         try:
             code = child.wait(timeout=0.2)
+            reason = stop_requested[0] if stop_requested else ""  # the signal may reach both at once
             break
         except subprocess.TimeoutExpired:
             pass

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from ..errors import RunnerError
+from ..storage import read_json
 from .base import RunRequest, RunStatus, launch_argv, read_markers
 
 
@@ -35,11 +36,11 @@ class LocalRunner:
         with open(directory / request.stdout, "ab") as out:
             launched = subprocess.run(argv, cwd=directory, env=env, stdin=subprocess.DEVNULL, stdout=out,
                                       stderr=subprocess.STDOUT, timeout=60, check=False)
-        status = read_markers(directory, request.token)
-        if launched.returncode != 0 or status is None:
+        started = directory / ".autogenv2" / f"{request.token}.started"
+        if launched.returncode != 0 or not started.exists():
             raise RunnerError(f"{directory}: the launch wrapper did not start (exit {launched.returncode}); "
                               f"see {request.stdout}")
-        return str(status.extra.get("pid") or "")
+        return str(read_json(started).get("pid", ""))
 
     def poll(self, attempts: dict[str, tuple[str, Path]]) -> dict[str, RunStatus]:
         return {token: self._poll_one(token, runner_id, directory)
