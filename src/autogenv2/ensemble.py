@@ -96,7 +96,7 @@ def _reconcile_locked(plan: Plan, retry_failed: bool) -> PassReport:
             report.messages += _reopen_failed(run)
         jobs.append(run)
     ctx = Context(runners=pool.get, resources=pool.resources)
-    ctx.polled, ctx.active = _poll_all(jobs, pool)
+    ctx.polled, ctx.active = _poll_all(jobs, pool, report)
     for run in jobs:
         try:
             report.actions += run.advance(ctx)
@@ -111,7 +111,8 @@ def _reconcile_locked(plan: Plan, retry_failed: bool) -> PassReport:
     return report
 
 
-def _poll_all(jobs: list[JobRun], pool: RunnerPool) -> tuple[dict[str, RunStatus], dict[str, int]]:
+def _poll_all(jobs: list[JobRun], pool: RunnerPool,
+              report: PassReport) -> tuple[dict[str, RunStatus], dict[str, int]]:
     """One poll per runner for all attempts in flight; also counts them per runner."""
     by_runner: dict[str, dict[str, tuple[str, Path]]] = {}
     for run in jobs:
@@ -120,7 +121,12 @@ def _poll_all(jobs: list[JobRun], pool: RunnerPool) -> tuple[dict[str, RunStatus
     polled: dict[str, RunStatus] = {}
     active: dict[str, int] = {}
     for runner, attempts in by_runner.items():
-        results = pool.get(runner).poll(attempts)
+        try:
+            results = pool.get(runner).poll(attempts)
+        except AutogenError as exc:  # scheduler down: its attempts wait, nothing is started there
+            report.errors.append(f"runner {runner!r}: cannot poll ({exc}); its {len(attempts)} attempts wait")
+            active[runner] = 10**9
+            continue
         polled.update(results)
         active[runner] = sum(1 for r in results.values() if r.phase in ("queued", "running"))
     return polled, active
