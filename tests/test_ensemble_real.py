@@ -83,3 +83,21 @@ def test_sigkill_at_random_moments_loses_and_repeats_nothing(tmp_path: Path) -> 
             assert markers[element.name] == len(element.attempts), (job, element.name, markers)
             assert all(a.phase == "finished" for a in element.attempts)
         assert status.elements[3].result["blocks"] >= 20
+
+
+def test_lineage_records_which_optimization_made_the_wavefunction(finished_h2: Path) -> None:
+    import hashlib
+
+    status = JobStatus.load(finished_h2 / "runs" / "h2")
+    assert status is not None
+    opt = status.element("opt")
+    for name in ("vmc", "dmc"):
+        lineage = status.element(name).lineage
+        assert lineage["wavefunction"]["element"] == "opt"
+        assert lineage["wavefunction"]["attempt"] == len(opt.attempts)
+        digest = hashlib.sha256((finished_h2 / "runs" / "h2" / "opt" / "opt.hdf5").read_bytes()).hexdigest()
+        assert lineage["wavefunction"]["sha256"] == digest
+        assert lineage["chkfile"]["element"] == "scf"
+    row = next(r for r in json.loads(autogenv2("results", str(finished_h2 / "runs"), "-f", "json").stdout)
+               if r["element"] == "dmc")
+    assert row["lineage"]["wavefunction"].startswith(f"opt#{len(opt.attempts)}:")

@@ -82,3 +82,14 @@ def test_plan_round_trips(tmp_path: Path) -> None:
     from autogenv2.plan import Plan
 
     assert Plan.model_validate_json(plan.model_dump_json()) == plan
+
+
+def test_version_1_status_is_migrated(tmp_path: Path) -> None:
+    data = sample_status().model_dump(mode="json")
+    data["schema_version"] = 1
+    for element in data["elements"]:
+        del element["lineage"]
+    (tmp_path / "status.json").write_text(json.dumps(data))
+    status = JobStatus.load(tmp_path)
+    assert status is not None and status.schema_version == SCHEMA_VERSION
+    assert status.elements[0].lineage == {} and status.elements[0].attempts[0].blocks == 17

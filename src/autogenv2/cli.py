@@ -73,7 +73,7 @@ def results(target: Path = typer.Argument(..., help="plan file or root directory
     Example: autogenv2 results examples/h2/plan.toml -f csv -o h2.csv
     """
     from . import display
-    from .results import results as frame, rows
+    from .store import results as frame, rows
 
     root = _root_of(target)
     if format == "json":

@@ -9,7 +9,7 @@ from rich.live import Live
 from rich.table import Table
 
 from .ensemble import PassReport
-from .results import iter_status
+from .store import iter_status
 
 STATE_STYLE = {"done": "green", "failed": "red", "running": "cyan", "needs_more": "yellow",
                "ready": "white", "planned": "dim"}

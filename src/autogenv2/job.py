@@ -54,11 +54,13 @@ class JobRun:
         """The Manager of element ``name``, with the inputs its upstream elements provide."""
         assert self.status is not None
         inputs: dict[str, Path] = {}
+        origins: dict[str, tuple[str, int]] = {}
         for element, step in zip(self.status.elements, self.job.steps):
             if element.name == name:
-                return Manager(element, self.directory / name, step, inputs)
+                return Manager(element, self.directory / name, step, inputs, origins)
             if element.state is State.done:
                 inputs.update({k: self.directory / v for k, v in element.outputs.items()})
+                origins.update({k: (element.name, len(element.attempts)) for k in element.outputs})
         raise KeyError(name)
 
     def active_attempts(self) -> list[tuple[str, str, str, Path]]:

@@ -12,6 +12,7 @@ finds the attempt by its token, so nothing is ever submitted twice.
 """
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -46,13 +47,27 @@ class Context:
         return self.active.get(runner_name, 0) < self.runners(runner_name).max_active
 
 
+def file_sha256(path: Path) -> str:
+    """Content hash of an input file ('' if it is missing or a directory)."""
+    if not path.is_file():
+        return ""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 class Manager:
     """Writer + Reader + Runner for one element, operating on its ``ElementStatus``."""
 
-    def __init__(self, status: ElementStatus, directory: Path, step: Step, inputs: dict[str, Path]) -> None:
+    def __init__(self, status: ElementStatus, directory: Path, step: Step, inputs: dict[str, Path],
+                 origins: dict[str, tuple[str, int]] | None = None) -> None:
         self.status, self.directory, self.step_spec = status, directory, step
         self.inputs = inputs
         """Artifacts of earlier elements (absolute paths), by name."""
+        self.origins = origins or {}
+        """(element, attempt number) that produced each input, for lineage."""
         writer_cls, reader_cls = get_method(step.code, step.method)
         writer_opts, reader_opts = step.split_options(f"step {step.name!r}")
         self.writer: Writer = writer_cls.build(step.name, status.writer or writer_opts)  # type: ignore[assignment]
@@ -78,6 +93,7 @@ class Manager:
             return self._fail(f"needs {', '.join(missing)} from an earlier step, and none provides it")
         self.directory.mkdir(parents=True, exist_ok=True)
         self._write_inputs()
+        self.status.lineage = self._lineage()
         self.status.state = State.ready
         return "wrote inputs"
 
@@ -169,6 +185,17 @@ class Manager:
     def _write_inputs(self) -> None:
         wanted = self.writer.consumes + self.writer.optional_inputs
         self.writer.write(self.directory, {k: v for k, v in self.inputs.items() if k in wanted})
+
+    def _lineage(self) -> dict[str, dict[str, object]]:
+        """Which element/attempt made each input this run uses, with a content hash of the file."""
+        wanted = self.writer.consumes + self.writer.optional_inputs
+        lineage: dict[str, dict[str, object]] = {}
+        for name, path in self.inputs.items():
+            if name in wanted:
+                element, attempt = self.origins.get(name, ("", 0))
+                lineage[name] = {"element": element, "attempt": attempt, "path": str(path.name),
+                                 "sha256": file_sha256(path)}
+        return lineage
 
     def _fail(self, reason: str) -> str:
         self.status.state, self.status.reason = State.failed, reason

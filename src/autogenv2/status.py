@@ -70,6 +70,8 @@ class ElementStatus(BaseModel):
     reason: str = ""
     events: list[dict[str, Any]] = Field(default_factory=list)
     """Decisions taken (plan changes, retries, health checks), oldest first."""
+    lineage: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """For each input artifact: the element and attempt that made it, its path and sha256."""
     archived: list[str] = Field(default_factory=list)
     """Directories of earlier versions of this element, kept when a plan change redid it."""
 

@@ -14,11 +14,20 @@ from typing import Any
 
 from .errors import StatusError
 
-SCHEMA_VERSION = 1
-"""Version of status.json. Changelog: 1 — first version."""
+SCHEMA_VERSION = 2
+"""Version of status.json. Changelog: 1 — first version; 2 — elements record ``lineage``."""
 
-MIGRATIONS: dict[int, Any] = {}
-"""``MIGRATIONS[n]`` turns a version-n dict into version n+1 (none needed yet)."""
+
+def migrate_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 added each element's ``lineage`` (unknown for runs made before it)."""
+    for element in data.get("elements", []):
+        if isinstance(element, dict):
+            element.setdefault("lineage", {})
+    return data
+
+
+MIGRATIONS: dict[int, Any] = {1: migrate_v1_to_v2}
+"""``MIGRATIONS[n]`` turns a version-n dict into version n+1."""
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:

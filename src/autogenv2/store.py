@@ -8,7 +8,7 @@ from .errors import AutogenError
 from .status import STATUS_FILE, JobStatus
 
 COLUMNS = ["job", "element", "code", "method", "state", "energy", "error", "variance", "blocks", "attempts",
-           "wall_seconds", "reason", "parameters"]
+           "wall_seconds", "reason", "parameters", "lineage"]
 
 
 def iter_status(root: Path) -> Iterator[tuple[JobStatus | None, str]]:
@@ -38,6 +38,8 @@ def rows(root: Path) -> list[dict[str, Any]]:
                 "variance": result.get("variance"), "blocks": result.get("blocks", result.get("iterations")),
                 "attempts": len(element.attempts), "wall_seconds": round(sum(seconds), 3) if seconds else None,
                 "reason": element.reason, "parameters": element.spec.get("options", {}),
+                "lineage": {name: f"{src['element']}#{src['attempt']}:{str(src['sha256'])[:12]}"
+                            for name, src in element.lineage.items()},
             })
     return table
 
