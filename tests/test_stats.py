@@ -188,3 +188,20 @@ def test_doctests_of_stats_module() -> None:
     result = doctest.testmod(stats, optionflags=doctest.ELLIPSIS)
     assert result.attempted >= 3
     assert result.failed == 0
+
+
+@pytest.mark.parametrize("kwargs", [{"weights": [1, -1, 1, 1]}, {"weights": [0, 0, 0, 0]}, {"warmup": -2}])
+def test_bad_weights_and_warmup_raise(kwargs: dict) -> None:
+    with pytest.raises(ValueError):
+        stats.estimate([1.0, 2.0, 3.0, 4.0, 5.0][: len(kwargs.get("weights", [0] * 5))], **kwargs)
+
+
+def test_weighted_variance_with_unit_weights_equals_unweighted() -> None:
+    data = [1.0, 2.0, 3.0, 4.0]
+    assert stats.estimate(data, [1.0] * 4).variance == pytest.approx(stats.estimate(data).variance)
+
+
+@pytest.mark.parametrize("args", [(1.01, 1.0, 100, 0.9), (float("nan"), 1.0, 100, 1.1), (0.1, 0.0, 10, 1.1)])
+def test_blocks_needed_rejects_nonsense(args: tuple) -> None:
+    with pytest.raises(ValueError):
+        stats.blocks_needed(*args)

@@ -36,3 +36,7 @@ class PlanConflict(AutogenError):
 
 class UnsafeNameError(PlanError):
     """A job id, step name or file name could escape its directory or reach a shell."""
+
+
+class AnalysisError(AutogenError, ValueError):
+    """Input to an analysis function (twist average, extrapolation) is unusable; names the argument."""

@@ -88,12 +88,16 @@ def estimate(data: ArrayLike, weights: ArrayLike | None = None, warmup: int = 0)
     >>> round(e.mean, 6), e.n
     (2.5, 4)
     """
-    x = np.asarray(data, dtype=float).ravel()[warmup:]
-    w = None if weights is None else np.asarray(weights, dtype=float).ravel()[warmup:]
+    x = np.asarray(data, dtype=float).ravel()[max(warmup, 0):]
+    w = None if weights is None else np.asarray(weights, dtype=float).ravel()[max(warmup, 0):]
     if x.size == 0:
         raise ValueError(f"no samples left after removing {warmup} warm-up samples")
+    if warmup < 0:
+        raise ValueError(f"warmup must be >= 0, got {warmup}")
     if not np.all(np.isfinite(x)) or (w is not None and not np.all(np.isfinite(w))):
         raise ValueError("data or weights contain NaN or infinity")
+    if w is not None and (np.any(w < 0) or not np.any(w > 0)):
+        raise ValueError("weights must be >= 0 with at least one > 0")
     if x.size == 1:
         return Estimate(float(x[0]), float("nan"), 1, 1, False, float("nan"))
     levels = reblock(x, w)
@@ -103,9 +107,11 @@ def estimate(data: ArrayLike, weights: ArrayLike | None = None, warmup: int = 0)
 
 
 def _weighted_variance(x: np.ndarray, w: np.ndarray) -> float:
+    """Bessel-corrected with the effective sample size, like the unweighted N-1 form."""
     wn = w / w.sum()
     mean = np.sum(wn * x)
-    return float(np.sum(wn * (x - mean) ** 2))
+    n_eff = 1.0 / float(np.sum(wn * wn))
+    return float(n_eff / (n_eff - 1.0) * np.sum(wn * (x - mean) ** 2)) if n_eff > 1 else float("nan")
 
 
 def blocks_needed(error: float, target: float, n: int, safety: float = 1.1) -> int:
@@ -116,6 +122,9 @@ def blocks_needed(error: float, target: float, n: int, safety: float = 1.1) -> i
     >>> blocks_needed(0.002, 0.001, 100, safety=1.0)
     300
     """
+    if not (np.isfinite(error) and np.isfinite(target) and target > 0 and safety >= 1):
+        raise ValueError(f"blocks_needed: need finite error, target > 0 and safety >= 1 "
+                         f"(got {error}, {target}, {safety})")
     if error <= target:
         return 0
-    return int(np.ceil(n * ((error / target) ** 2 * safety - 1)))
+    return max(0, int(np.ceil(n * ((error / target) ** 2 * safety - 1))))

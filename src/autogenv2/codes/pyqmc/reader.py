@@ -70,13 +70,18 @@ class MCReader(Reader):
             want = min(self.max_blocks, self.warmup + self.min_blocks)
             return self._more(results, outputs, want, f"only {blocks - self.warmup} blocks after warm-up")
         error = results["error"]
-        if self.target_error is not None and error > self.target_error:
-            extra = stats.blocks_needed(error, self.target_error, blocks - self.warmup)
+        if self.target_error is not None and (error > self.target_error or not results["reliable"]):
+            # An unreliable error (too few blocks for reblocking to plateau) is too noisy to plan
+            # from or to stop on: double the run instead (benchmarks/sampling_efficiency.py --gate).
+            extra = (stats.blocks_needed(error, self.target_error, blocks - self.warmup)
+                     if results["reliable"] else blocks)
             want = min(self.max_blocks, blocks + max(extra, 1))
             if want <= blocks:
                 return ReadResult(verdict=Verdict.failed, results=results, outputs=outputs,
                                   reason=f"error {error:.2e} > target {self.target_error:.2e} at max_blocks")
-            return self._more(results, outputs, want, f"error {error:.2e} > target {self.target_error:.2e}")
+            why = (f"error {error:.2e} > target {self.target_error:.2e}" if results["reliable"]
+                   else f"error {error:.2e} not yet reliable (reblocking has no plateau)")
+            return self._more(results, outputs, want, why)
         return ReadResult(verdict=Verdict.complete, results=results, outputs=outputs)
 
     @staticmethod
