@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from autogenv2.errors import AutogenError
+from .errors import AnalysisError
 
 __all__ = [
     "AnalysisError", "Extrapolation", "extrapolate_timestep", "twist_average", "twist_weights_from_kpts",
