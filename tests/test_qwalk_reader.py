@@ -236,7 +236,11 @@ def test_verdict_and_reason(case: str, tmp_path: Path) -> None:
     assert result.retry is retry
     json.dumps(result.model_dump(mode="json"), allow_nan=False)
     if verdict == "complete" and result.results["method"] in ("vmc", "dmc"):
-        assert result.outputs == {"config": f"{find_runs(directory)[0]}.config"}
+        run = find_runs(directory)[0]
+        expected = {"config": f"{run}.config"}
+        if (directory / f"{run}.trace").is_file():  # DMC with SAVE_TRACE feeds POSTPROCESS
+            expected["qwalk_trace"] = f"{run}.trace"
+        assert result.outputs == expected
     if result.results.get("method") in ("linear", "optimize") and verdict != "failed":
         assert (directory / result.outputs["wavefunction"]).is_file()
 

@@ -50,18 +50,26 @@ class JobRun:
         assert self.status is not None
         self.status.save(self.directory)
 
+    def chain(self, name: str) -> list[str]:
+        """``name`` and the steps it takes inputs from, upstream first (following ``after``)."""
+        steps = {step.name: step for step in self.job.steps}
+        names = [name]
+        while steps[names[-1]].after is not None:
+            names.append(steps[names[-1]].after)  # type: ignore[arg-type]
+        return names[::-1]
+
     def manager(self, name: str) -> Manager:
         """The Manager of element ``name``, with the inputs its upstream elements provide."""
         assert self.status is not None
         inputs: dict[str, Path] = {}
         origins: dict[str, tuple[str, int]] = {}
-        for element, step in zip(self.status.elements, self.job.steps):
-            if element.name == name:
-                return Manager(element, self.directory / name, step, inputs, origins)
+        steps = {step.name: step for step in self.job.steps}
+        for upstream in self.chain(name)[:-1]:
+            element = self.status.element(upstream)
             if element.state is State.done:
                 inputs.update({k: self.directory / v for k, v in element.outputs.items()})
                 origins.update({k: (element.name, len(element.attempts)) for k in element.outputs})
-        raise KeyError(name)
+        return Manager(self.status.element(name), self.directory / name, steps[name], inputs, origins)
 
     def active_attempts(self) -> list[tuple[str, str, str, Path]]:
         """(runner, token, runner_id, directory) of every attempt in a Runner."""
@@ -73,16 +81,23 @@ class JobRun:
                 found.append((attempt.runner, attempt.token, attempt.runner_id, self.directory / element.name))
         return found
 
+    def ready_to_step(self, name: str) -> bool:
+        """True when the element is unfinished and the step it takes inputs from is done."""
+        assert self.status is not None
+        element = self.status.element(name)
+        if element.state.is_final():
+            return False
+        after = next(step.after for step in self.job.steps if step.name == name)
+        return after is None or self.status.element(after).state is State.done
+
     def advance(self, ctx: Context) -> list[str]:
-        """Step the first unfinished element until it must wait; later ones wait for it."""
+        """Step every element whose upstream is done until it must wait (siblings run side by side)."""
         assert self.status is not None
         ctx.save = self.save
         actions: list[str] = []
         for element in self.status.elements:
-            if element.state is State.done:
+            if not self.ready_to_step(element.name):
                 continue
-            if element.state is State.failed:
-                break
             manager = self.manager(element.name)
             for _ in range(MAX_STEPS_PER_PASS):
                 action = manager.step(ctx)
@@ -90,11 +105,11 @@ class JobRun:
                     break
                 self.save()
                 actions.append(f"{self.job.id}/{element.name}: {action}")
-            if element.state is not State.done:
-                break
         return actions
 
     def is_finished(self) -> bool:
+        """Nothing more can happen: every element is done, failed, or waits on a failed one."""
         assert self.status is not None
-        return all(e.state is State.done for e in self.status.elements) or any(
-            e.state is State.failed for e in self.status.elements)
+        if any(e.state is State.running for e in self.status.elements):
+            return False
+        return not any(self.ready_to_step(e.name) for e in self.status.elements)

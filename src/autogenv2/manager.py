@@ -71,7 +71,7 @@ class Manager:
         writer_cls, reader_cls = get_method(step.code, step.method)
         writer_opts, reader_opts = step.split_options(f"step {step.name!r}")
         self.writer: Writer = writer_cls.build(step.name, status.writer or writer_opts)  # type: ignore[assignment]
-        self.reader: Reader = reader_cls.build(step.name, reader_opts)  # type: ignore[assignment]
+        self.reader: Reader = reader_cls.build(step.name, {**reader_opts, **self.writer.reader_hints()})  # type: ignore[assignment]
         status.writer = self.writer.model_dump(mode="json")
 
     # -- the one public operation ----------------------------------------------------

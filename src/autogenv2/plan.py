@@ -31,8 +31,9 @@ from .codes.base import format_validation_error
 from .errors import OptionError, PlanError
 from .naming import check_name
 from .runners.base import Resources
+from .templates import expand_foreach, expand_scans
 
-STEP_KEYS = {"name", "code", "method", "runner", "resources", "max_retries"}
+STEP_KEYS = {"name", "code", "method", "runner", "resources", "max_retries", "after"}
 
 
 class Step(BaseModel):
@@ -43,6 +44,8 @@ class Step(BaseModel):
     name: str
     code: str
     method: str
+    after: str | None = None
+    """The step whose outputs this one takes (and waits for); None for a job's first step."""
     runner: str = "local"
     resources: Resources = Field(default_factory=Resources)
     max_retries: int = Field(3, ge=0, le=100)
@@ -76,8 +79,8 @@ class Step(BaseModel):
         """Build the Writer and Reader once so every option error surfaces now."""
         writer_cls, reader_cls = get_method(self.code, self.method)
         writer_opts, reader_opts = self.split_options(where)
-        writer_cls.build(where, writer_opts)
-        reader_cls.build(where, reader_opts)
+        writer = writer_cls.build(where, writer_opts)
+        reader_cls.build(where, {**reader_opts, **writer.reader_hints()})
 
     def spec(self) -> dict[str, Any]:
         """The JSON form stored in status.json and compared with later plans."""
@@ -123,8 +126,10 @@ class Plan(BaseModel):
             for step in job.steps:
                 if step.name in names:
                     raise PlanError(f"{where_file}job {job.id!r}: duplicate step name {step.name!r}")
-                names.add(step.name)
                 where = f"{where_file}job {job.id!r}, step {step.name!r}"
+                if step.after is not None and step.after not in names:
+                    raise PlanError(f"{where}: after = {step.after!r} is not an earlier step of the job")
+                names.add(step.name)
                 step.check(where)
                 if step.runner not in profiles:
                     raise PlanError(f"{where}: runner {step.runner!r} is not a machine profile "
@@ -149,7 +154,7 @@ def load_plan(path: Path, root: Path | None = None) -> Plan:
 def plan_from_dict(raw: dict[str, Any], source: Path | None = None, root: Path | None = None) -> Plan:
     """Expand the ``steps`` template and per-job overrides, then validate."""
     prefix = f"{source}: " if source else ""
-    allowed = {"root", "machines", "steps", "jobs"}
+    allowed = {"root", "machines", "steps", "jobs", "scans"}
     extra = sorted(set(raw) - allowed)
     if extra:
         raise PlanError(f"{prefix}unknown top-level key {extra[0]!r}; allowed: {', '.join(sorted(allowed))}")
@@ -157,9 +162,12 @@ def plan_from_dict(raw: dict[str, Any], source: Path | None = None, root: Path |
     template = raw.get("steps", [])
     if not isinstance(template, list):
         raise PlanError(f"{prefix}'steps' must be an array of tables ([[steps]])")
-    jobs_raw = raw.get("jobs")
-    if not isinstance(jobs_raw, list) or not jobs_raw:
-        raise PlanError(f"{prefix}no jobs: add at least one [[jobs]] table with an 'id'")
+    jobs_raw = raw.get("jobs", [])
+    if not isinstance(jobs_raw, list):
+        raise PlanError(f"{prefix}'jobs' must be an array of tables ([[jobs]])")
+    jobs_raw = jobs_raw + expand_scans(raw.get("scans", []), prefix)
+    if not jobs_raw:
+        raise PlanError(f"{prefix}no jobs: add at least one [[jobs]] table with an 'id', or a [[scans]] table")
     jobs = [_expand_job(entry, template, prefix, index) for index, entry in enumerate(jobs_raw)]
     machines = raw.get("machines")
     data = {"root": root or base / str(raw.get("root", ".")), "jobs": jobs,
@@ -190,13 +198,25 @@ def _expand_job(entry: Any, template: list[Any], prefix: str, index: int) -> dic
                             f"({', '.join(str(n) for n in names)})")
         if not isinstance(value, dict):
             raise PlanError(f"{where}: {key!r} must be a table of options for that step")
-    return {"id": job_id, "steps": [_make_step(s, overrides, where, i) for i, s in enumerate(steps_raw)]}
+    steps: list[dict[str, Any]] = []
+    previous: dict[str, Any] | None = None
+    for index, raw in enumerate(steps_raw):
+        if not isinstance(raw, dict):
+            raise PlanError(f"{where}: steps[{index}] must be a table")
+        merged = {**raw, **overrides.get(raw.get("name", ""), {})}
+        if "after" not in merged and previous is not None:
+            if previous.get("foreach") is not None:
+                raise PlanError(f"{where}: step {merged.get('name')!r} follows a 'foreach' step; "
+                                "say which step it takes its inputs from with 'after'")
+            merged["after"] = previous.get("name")
+        previous = merged
+        expanded = expand_foreach(merged, f"{where}, step {merged.get('name')!r}")
+        steps += [_make_step(s, where, index) for s in expanded]
+    return {"id": job_id, "steps": steps}
 
 
-def _make_step(raw: Any, overrides: dict[str, Any], where: str, index: int) -> dict[str, Any]:
-    if not isinstance(raw, dict):
-        raise PlanError(f"{where}: steps[{index}] must be a table")
-    merged = {**raw, **overrides.get(raw.get("name", ""), {})}
+def _make_step(merged: dict[str, Any], where: str, index: int) -> dict[str, Any]:
+    merged = {k: v for k, v in merged.items() if k != "_foreach"}
     for key in ("name", "code", "method"):
         if not isinstance(merged.get(key), str):
             raise PlanError(f"{where}: steps[{index}] needs a string {key!r}")

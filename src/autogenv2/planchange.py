@@ -5,7 +5,7 @@ Each changed key of a step falls in exactly one class, decided in this order:
 =====================  ==========================================  ==============================
 change                 examples                                    rule
 =====================  ==========================================  ==============================
-step added at the end  a DMC after VMC                             appended as ``planned``
+step added             a DMC after VMC, a new ``foreach`` value    added as ``planned``
 steps removed/renamed  ``vmc`` renamed ``vmc1``; order changed      refused (PlanConflict)
 Reader option          target_error, min_blocks, warmup            outputs re-read against the new
                                                                    demand (tighter → sample more;
@@ -13,8 +13,8 @@ Reader option          target_error, min_blocks, warmup            outputs re-re
 sampling option        nblocks, max_iterations (Writer.sampling)   raise the total → continue the
                                                                    same run; lowering is ignored
 run option             runner, resources, max_retries              used from the next attempt on
-physical option        geometry, basis, timestep, nconfig, code     element and all after it redone;
-                                                                   old directories archived
+physical option        geometry, basis, timestep, nconfig, code     element and every step fed by it
+                                                                   redone; old directories archived
 =====================  ==========================================  ==============================
 
 A redo or re-read of an element whose attempt is running is refused: cancel it first.
@@ -80,36 +80,45 @@ def reconcile_steps(status: JobStatus, steps: list[Step], job_dir: Path) -> tupl
     """
     old_names = [e.name for e in status.elements]
     new_names = [s.name for s in steps]
-    if new_names[: len(old_names)] != old_names:
+    if [n for n in new_names if n in old_names] != old_names:
         raise PlanConflict(
-            f"job {status.job_id!r}: steps were {old_names}, the plan now has {new_names}; only appending "
-            "steps is allowed. Use a new job id, or move the job directory away to start it afresh."
+            f"job {status.job_id!r}: steps were {old_names}, the plan now has {new_names}; steps may be added "
+            "but not removed, renamed or reordered. Use a new job id, or move the job directory away."
         )
     messages: list[str] = []
     rejudge: set[str] = set()
-    redo_from: int | None = None
-    for index, (element, step) in enumerate(zip(status.elements, steps)):
+    redo: set[str] = set()
+    by_name = {e.name: e for e in status.elements}
+    for step in steps:
+        element = by_name.get(step.name)
+        if element is None:
+            continue
         change = classify(element.spec, step)
+        if step.after in redo:
+            change.redo = True
+            change.described.append(f"its input step {step.after!r} is redone")
         if not change.described:
             continue
         if (change.redo or change.rejudge) and element.state is State.running:
             raise PlanConflict(f"job {status.job_id!r}, step {step.name!r}: {'; '.join(change.described)} "
                                "while an attempt is running; wait for it or `autogenv2 cancel` it first")
-        messages.append(f"{status.job_id}/{step.name}: " + "; ".join(change.described))
-        if change.redo and redo_from is None:
-            redo_from = index
         element.spec = step.spec()
-        if change.rejudge and not change.redo:
-            rejudge.add(element.name)
-    if redo_from is not None:
-        for element, step in zip(status.elements[redo_from:], steps[redo_from:]):
-            messages.append(f"{status.job_id}/{element.name}: redone; old run kept in "
-                            f"{archive(element, job_dir)}")
-            element.spec = step.spec()
-            rejudge.discard(element.name)
-    for step in steps[len(old_names):]:
-        status.elements.append(new_element(step))
-        messages.append(f"{status.job_id}/{step.name}: added")
+        if change.redo:
+            redo.add(step.name)
+            messages.append(f"{status.job_id}/{step.name}: {'; '.join(change.described)}; redone, old run kept "
+                            f"in {archive(element, job_dir)}")
+        else:
+            messages.append(f"{status.job_id}/{step.name}: " + "; ".join(change.described))
+            if change.rejudge:
+                rejudge.add(element.name)
+    elements = []
+    for step in steps:
+        if step.name in by_name:
+            elements.append(by_name[step.name])
+        else:
+            elements.append(new_element(step))
+            messages.append(f"{status.job_id}/{step.name}: added")
+    status.elements = elements
     return messages, rejudge
 
 

@@ -60,6 +60,10 @@ class Writer(Options):
         """The argument list that runs this run inside its directory (never a shell string)."""
         raise NotImplementedError
 
+    def reader_hints(self) -> dict[str, Any]:
+        """Reader options that follow from this Writer (e.g. the input file name it wrote)."""
+        return {}
+
     def extend(self, result: "ReadResult") -> None:
         """Change options so that the next attempt continues the run (e.g. more blocks).
 

@@ -70,9 +70,11 @@ class MCReader(Reader):
             want = min(self.max_blocks, self.warmup + self.min_blocks)
             return self._more(results, outputs, want, f"only {blocks - self.warmup} blocks after warm-up")
         error = results["error"]
-        if self.target_error is not None and (error > self.target_error or not results["reliable"]):
+        unsure = not results["reliable"] and error > self.target_error / 2 if self.target_error else False
+        if self.target_error is not None and (error > self.target_error or unsure):
             # An unreliable error (too few blocks for reblocking to plateau) is too noisy to plan
-            # from or to stop on: double the run instead (benchmarks/sampling_efficiency.py --gate).
+            # from, or to stop on unless it is below half the target: double the run instead
+            # (benchmarks/sampling_efficiency.py --gate).
             extra = (stats.blocks_needed(error, self.target_error, blocks - self.warmup)
                      if results["reliable"] else blocks)
             want = min(self.max_blocks, blocks + max(extra, 1))

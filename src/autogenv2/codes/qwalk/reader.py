@@ -387,8 +387,8 @@ def _outputs(run: RunFiles, i: int) -> dict[str, str]:
         name = run.path(i, "WFOUTPUT", ".wfout")
         return {"wavefunction": name} if name else {}
     if run.kinds[i] in SAMPLING:
-        name = run.path(i, "STORECONFIG", ".config")
-        return {"config": name} if name else {}
+        found = {"config": run.path(i, "STORECONFIG", ".config"), "qwalk_trace": run.path(i, "SAVE_TRACE", ".trace")}
+        return {key: name for key, name in found.items() if name}
     return {}
 
 

@@ -1,0 +1,109 @@
+"""The ``convert`` method: a PySCF chkfile becomes QWalk input files, in its own run directory.
+
+The run is ``python convert.py``: a self-contained script that reads ``convert.json`` and calls
+:func:`autogenv2.codes.qwalk.converter.convert`, then records the artifact table in
+``converted.json`` (written last, atomically). The Reader trusts that table only when every
+file it names exists.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Literal, Mapping
+
+from pydantic import Field, field_validator
+
+from ...naming import check_name
+from ...states import Verdict
+from ..base import Reader, ReadResult, Writer
+from ..failures import last_error_line
+
+MANIFEST = "converted.json"
+ARTIFACTS = ("qwalk_system", "qwalk_wavefunction", "qwalk_slater", "qwalk_orb", "qwalk_basis",
+             "qwalk_jastrow")
+
+SCRIPT = '''\
+"""PySCF -> QWalk conversion written by autogenv2: the options are in convert.json."""
+import json
+import os
+
+from autogenv2.codes.qwalk.converter import convert
+
+P = json.load(open("convert.json"))
+table = convert(P.pop("chkfile"), ".", P.pop("basename"), **P)
+with open("converted.json.tmp", "w") as handle:
+    json.dump(table, handle, indent=1)
+os.replace("converted.json.tmp", "converted.json")
+print("converted:", ", ".join(f"{k}={v}" for k, v in table.items()), flush=True)
+'''
+
+
+class ConvertWriter(Writer):
+    """Convert the chkfile of an SCF (or CASCI/CASSCF with ``source='mcscf'``) for QWalk."""
+
+    consumes = ("chkfile",)
+
+    run_id: str = "qw"
+    """Base name of the files written: ``<run_id>.sys``, ``.slater``, ``.orb``, ``.basis``, ``.jast2``."""
+    source: Literal["scf", "mcscf"] = "scf"
+    kpoint: int = Field(0, ge=0, description="index into the chkfile's k-points (k-point calculations)")
+    jastrow: Literal["none", "twobody", "threebody"] = "twobody"
+    optimizebasis: bool = False
+    """Let OPTIMIZE vary the Jastrow basis; LINEAR refuses such a Jastrow."""
+    ci_threshold: float = Field(1e-4, ge=0, description="drop determinants with smaller |CI coefficient|")
+    mo_type: Literal["CUTOFF_MO", "BLAS_MO", "BASFUNC_MO", "EINSPLINE_MO"] | None = None
+    aip: Literal[4, 6, 12, 18, 26, 32] = 6
+    python: str | None = None
+    """Interpreter for the run (default: the one running autogenv2)."""
+
+    @field_validator("run_id")
+    @classmethod
+    def _run_id(cls, value: str) -> str:
+        return check_name(value, "run_id")
+
+    def write(self, directory: Path, inputs: Mapping[str, Path]) -> list[str]:
+        params = self.model_dump(exclude={"python", "run_id"})
+        params["basename"] = self.run_id
+        params["chkfile"] = os.path.relpath(inputs["chkfile"], directory)
+        (Path(directory) / "convert.json").write_text(json.dumps(params, indent=1))
+        (Path(directory) / "convert.py").write_text(SCRIPT)
+        return ["convert.json", "convert.py"]
+
+    def command(self) -> list[str]:
+        return [self.python or sys.executable, "convert.py"]
+
+
+class ConvertReader(Reader):
+    """Complete when ``converted.json`` exists and every file it names is there.
+
+    Accepts (and ignores) the options of :class:`QWalkReader`, so one plan option dict
+    serves every QWalk method.
+    """
+
+    run_id: str | None = None
+    method: Literal["vmc", "dmc", "optimize", "linear", "postprocess", "test"] | None = None
+    target_error: float | None = Field(None, gt=0)
+    min_blocks: int = Field(10, ge=1)
+    warmup: int | None = Field(None, ge=0)
+
+    def read(self, directory: Path, exit_code: int | None = None) -> ReadResult:
+        directory = Path(directory)
+        if exit_code not in (None, 0):
+            line = last_error_line(directory / "stdout.txt")
+            return ReadResult(verdict=Verdict.failed, retry=exit_code < 0,
+                              reason=f"conversion failed: {line or f'exit code {exit_code}'}")
+        manifest = directory / MANIFEST
+        if not manifest.is_file():
+            line = last_error_line(directory / "stdout.txt")
+            reason = f"conversion wrote no {MANIFEST}" + (f": {line}" if line else "")
+            return ReadResult(verdict=Verdict.failed, reason=reason)
+        table = json.loads(manifest.read_text())
+        outputs = {k: str(v) for k, v in table.items() if k in ARTIFACTS}
+        missing = [name for name in outputs.values() if not (directory / name).is_file()]
+        if missing or "qwalk_system" not in outputs or "qwalk_wavefunction" not in outputs:
+            return ReadResult(verdict=Verdict.failed,
+                              reason=f"conversion output incomplete: missing {missing or 'entries'}")
+        results = {"reference_energy": table.get("energy"), "ndet": table.get("ndet")}
+        return ReadResult(verdict=Verdict.complete, reason="converted", results=results, outputs=outputs)
