@@ -13,7 +13,7 @@ from .errors import AutogenError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Set up, run, babysit and store QMC calculations.")
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 160)
 TRACEBACK = {"on": False}
 
 

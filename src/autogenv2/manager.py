@@ -154,6 +154,8 @@ class Manager:
         """Apply a Reader verdict to the element."""
         self.status.result, self.status.reason = result.results, result.reason
         if result.verdict is Verdict.complete:
+            self.status.reason = ""  # the Reader's words on success stay in the events log
+            self.status.log("done", reason=result.reason)
             self.status.outputs = {k: f"{self.status.name}/{v}" for k, v in result.outputs.items()}
             self.status.state, self.status.failures = State.done, 0
             return f"{what}: done"

@@ -62,11 +62,8 @@ class Step(BaseModel):
         wkeys, rkeys = set(writer_cls.model_fields), set(reader_cls.model_fields)
         writer_opts = {k: v for k, v in self.options.items() if k in wkeys}
         reader_opts = {k: v for k, v in self.options.items() if k in rkeys}
-        for key in ("method",):
-            if key in wkeys:
-                writer_opts.setdefault(key, self.method)
-            if key in rkeys:
-                reader_opts.setdefault(key, self.method)
+        if "method" in wkeys:  # e.g. PySCF's rhf/uhf/...: one Writer serves several methods
+            writer_opts.setdefault("method", self.method)
         unknown = sorted(set(self.options) - wkeys - rkeys)
         if unknown:
             known = sorted((wkeys | rkeys | STEP_KEYS) - {"python"})
