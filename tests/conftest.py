@@ -53,7 +53,7 @@ id = "h2"
 
 def autogenv2(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     """Run the real CLI in a subprocess."""
-    return subprocess.run([sys.executable, "-m", "autogenv2.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "autogenv2", *args], capture_output=True, text=True,
                           cwd=cwd, timeout=timeout, env={**os.environ, "COLUMNS": "200"})
 
 

@@ -65,4 +65,4 @@ def test_walltime_kill_is_progress_and_blocks_merge(tmp_path: Path) -> None:
         merged = estimate(handle["energytotal"][()].real, handle["weight"][()], warmup=10)
     assert dmc.result["energy"] == pytest.approx(merged.mean, abs=1e-12)
     assert dmc.result["error"] == pytest.approx(merged.error, abs=1e-12)
-    assert dmc.result["energy"] == pytest.approx(-1.1745, abs=0.01)
+    assert abs(dmc.result["energy"] - (-1.17447)) < 4 * dmc.result["error"] + 0.003  # exact H2, timestep bias

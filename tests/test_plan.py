@@ -52,7 +52,8 @@ def test_python_api_builds_the_same_plan(tmp_path: Path) -> None:
     path = tmp_path / "plan.toml"
     path.write_text(TINY_PLAN)
     from_file = load_plan(path)
-    steps = [Step(name=s.name, code=s.code, method=s.method, options=dict(s.options)) for s in from_file.jobs[0].steps]
+    steps = [Step(name=s.name, code=s.code, method=s.method, after=s.after, options=dict(s.options))
+             for s in from_file.jobs[0].steps]
     built = Plan(root=tmp_path / "runs", jobs=[Job(id="h2", steps=steps)]).check()
     assert [s.spec() for s in built.jobs[0].steps] == [s.spec() for s in from_file.jobs[0].steps]
     assert built.root == from_file.root

@@ -39,3 +39,4 @@ def test_symlinked_job_directory_outside_root_is_refused(tmp_path: Path) -> None
     proc = autogenv2("run", str(tmp_path / "plan.toml"))
     assert proc.returncode == 1 and "outside" in proc.stdout
     assert list(outside.iterdir()) == []
+

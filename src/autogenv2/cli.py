@@ -21,9 +21,11 @@ def _root_of(target: Path) -> Path:
     """A root directory as given, or the root of a plan file."""
     if target.is_dir():
         return target
-    from .plan import load_plan
+    if not target.exists():
+        raise AutogenError(f"{target}: no such plan file or root directory")
+    from .fastpath import plan_fingerprint
 
-    return load_plan(target).root
+    return plan_fingerprint(target)[0]
 
 
 @app.command()
@@ -38,30 +40,37 @@ def run(plan: Path = typer.Argument(..., help="plan file (.toml or .json)"),
     Example: autogenv2 run examples/h2/plan.toml --watch
     """
     from . import display
-    from .ensemble import reconcile, watch as watch_plan
-    from .plan import load_plan
+    from .ensemble import reconcile_file, watch as watch_plan
+    from .fastpath import plan_fingerprint
 
-    the_plan = load_plan(plan, root=root)
     if watch:
         with display.Progress(console) as progress:
-            report = watch_plan(the_plan, interval, progress.update, retry_failed=retry_failed)
+            report = watch_plan(plan, interval, progress.update, retry_failed=retry_failed, root=root)
+        the_root = plan_fingerprint(plan, root)[0]
     else:
-        report = reconcile(the_plan, retry_failed=retry_failed, wait=wait)
+        report, the_root = reconcile_file(plan, root=root, retry_failed=retry_failed, wait=wait)
         display.print_pass(console, report)
-    display.print_status(console, the_plan.root, [job.id for job in the_plan.jobs])
+    display.print_status(console, the_root, quiet_if_large=True)
     if report.errors:
         raise typer.Exit(1)
 
 
 @app.command()
-def status(target: Path = typer.Argument(..., help="plan file or root directory")) -> None:
+def status(target: Path = typer.Argument(..., help="plan file or root directory"),
+           rescan: bool = typer.Option(False, "--rescan", help="re-read every status file into the index"),
+           plain: bool = typer.Option(False, "--plain", help="plain text: counts, then elements not done"),
+           show_all: bool = typer.Option(False, "--all", help="with --plain: every element")) -> None:
     """Table of every job element: state, attempts, energy ± error, scheduler state, reason.
 
     Example: autogenv2 status examples/h2/plan.toml
     """
     from . import display
 
-    display.print_status(console, _root_of(target))
+    if plain:
+        from .fastpath import plain_status
+
+        raise typer.Exit(plain_status(target, rescan, show_all))
+    display.print_status(console, _root_of(target), rescan=rescan)
 
 
 @app.command()
@@ -106,6 +115,21 @@ def cancel(plan: Path = typer.Argument(..., help="plan file"),
 
 
 @app.command()
+def report(target: Path = typer.Argument(..., help="plan file or root directory"),
+           out: Optional[Path] = typer.Option(None, "--out", help="output directory (default: <root>/report)")) -> None:
+    """PNG plots and one HTML page: timestep extrapolation, scans, twists, optimization, block traces.
+
+    Example: autogenv2 report examples/h2_timestep/plan.toml
+    """
+    from .report import build_report
+
+    root = _root_of(target)
+    written = build_report(root, out or root / "report")
+    for path in written:
+        console.print(str(path), highlight=False)
+
+
+@app.command()
 def inspect(run_dir: Path = typer.Argument(..., help="a QWalk run directory"),
             run_id: Optional[str] = typer.Option(None, "--run-id", help="only this run (input file name)"),
             stdout: Optional[Path] = typer.Option(None, "--stdout", help="the run's captured stdout"),
@@ -130,6 +154,9 @@ def _options(traceback: bool = typer.Option(False, "--traceback", help="show Pyt
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: expected errors print one line and exit 1; others suggest --traceback."""
+    from .__main__ import safe_umask
+
+    safe_umask()
     args = sys.argv[1:] if argv is None else argv
     try:
         returned = app(args=args, prog_name="autogenv2", standalone_mode=False)

@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from .ensemble import PassReport
-from .store import iter_status
+if TYPE_CHECKING:
+    from .ensemble import PassReport
+
 
 STATE_STYLE = {"done": "green", "failed": "red", "running": "cyan", "needs_more": "yellow",
                "ready": "white", "planned": "dim"}
@@ -25,31 +26,54 @@ def energy_text(result: dict[str, Any]) -> str:
     return f"{energy:.6f} ± {error:.6f}"
 
 
-def status_table(root: Path, only: list[str] | None = None) -> Table:
-    """One row per element of every job under ``root``."""
+STATUS_COLUMNS = ["job", "element", "state", "attempts", "energy", "error", "scheduler", "reason"]
+LARGE = 400
+"""Above this many rows, status prints plain aligned text (a rich table of 20,000 rows takes seconds)."""
+
+
+def status_table(rows: list[dict[str, Any]], root: Path) -> Table:
+    """One row per element."""
     table = Table(title=f"autogenv2 status — {root}", show_lines=False)
     for column in ("job", "element", "state", "attempts", "energy ± error (Ha)", "scheduler", "reason"):
         table.add_column(column, overflow="fold")
-    wanted = set(only) if only else None
-    for status, error in iter_status(root):
-        if status is None:
-            table.add_row("?", "", "[red]unreadable[/red]", "", "", "", error)
-            continue
-        if wanted is not None and status.job_id not in wanted:
-            continue
-        for element in status.elements:
-            last = element.attempts[-1] if element.attempts else None
-            scheduler = ""
-            if last is not None and element.state.value == "running":
-                scheduler = " ".join(x for x in (last.phase, last.scheduler_state, last.reason) if x)
-            style = STATE_STYLE.get(element.state.value, "white")
-            table.add_row(status.job_id, element.name, f"[{style}]{element.state.value}[/{style}]",
-                          str(len(element.attempts)), energy_text(element.result), scheduler, element.reason)
+    for row in rows:
+        style = STATE_STYLE.get(row["state"], "white")
+        table.add_row(row["job"], row["element"], f"[{style}]{row['state']}[/{style}]", str(row["attempts"]),
+                      energy_text(row), row["scheduler"], row["reason"])
     return table
 
 
-def print_status(console: Console, root: Path, only: list[str] | None = None) -> None:
-    console.print(status_table(root, only))
+def plain_lines(rows: list[dict[str, Any]]) -> str:
+    """The same table as plain aligned text, fast for any size."""
+    out = [f"{'job':<24} {'element':<16} {'state':<10} {'att':>3}  {'energy ± error (Ha)':<26} reason"]
+    for row in rows:
+        out.append(f"{row['job']:<24} {row['element']:<16} {row['state']:<10} {row['attempts']:>3}  "
+                   f"{energy_text(row):<26} {' '.join(x for x in (row['scheduler'], row['reason']) if x)}")
+    return "\n".join(out)
+
+
+def print_status(console: Console, root: Path, only: list[str] | None = None, rescan: bool = False,
+                 quiet_if_large: bool = False) -> None:
+    """The status of every element under ``root`` (counts first when the ensemble is large)."""
+    from .store import rows_and_errors
+
+    rows, errors = rows_and_errors(root, rescan, only, STATUS_COLUMNS)
+    for error in errors:
+        console.print(f"[red]unreadable:[/red] {error}", highlight=False)
+    if len(rows) <= LARGE:
+        console.print(status_table(rows, root))
+        return
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["state"]] = counts.get(row["state"], 0) + 1
+    summary_line = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+    if quiet_if_large:
+        console.print(f"{len(rows)} elements: {summary_line} (`autogenv2 status` lists them)", highlight=False)
+        return
+    import sys
+
+    sys.stdout.write(plain_lines(rows) + "\n")
+    sys.stdout.write(f"{len(rows)} elements: {summary_line}\n")
 
 
 def print_pass(console: Console, report: PassReport) -> None:
@@ -72,6 +96,11 @@ def summary(report: PassReport) -> str:
 
 
 def print_results(console: Console, rows: list[dict[str, Any]]) -> None:
+    if len(rows) > LARGE:
+        import sys
+
+        sys.stdout.write(plain_lines(rows) + "\n")
+        return
     table = Table(title="autogenv2 results")
     for column in ("job", "element", "method", "state", "energy ± error (Ha)", "blocks", "wall s"):
         table.add_column(column)

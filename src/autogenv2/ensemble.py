@@ -8,22 +8,24 @@ two ``run`` invocations never act at once; ``--watch`` repeats passes.
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterator
 from pathlib import Path
 
-from filelock import FileLock, Timeout
+from filelock import Timeout
 
-from .errors import AutogenError, LockedError
+from .errors import AutogenError
 from .job import JobRun
 from .manager import Context
-from .plan import Plan, Step
+from .index import Index
+from .fastpath import lock, locked_error, noop_states, plan_fingerprint
+from .plan import Plan, Step, load_plan
 from .profiles import MachineProfile, load_profiles
 from .runners import Runner
 from .runners.base import Resources, RunStatus
 from .states import State
 
-LOCK_FILE = ".autogenv2.lock"
 
 
 @dataclass
@@ -65,23 +67,45 @@ class RunnerPool:
         return self._profile(step.runner).resources_for(step.resources)
 
 
-def lock(root: Path) -> FileLock:
-    """The root's lock (a file beside the job directories)."""
-    root.mkdir(parents=True, exist_ok=True)
-    return FileLock(str(root / LOCK_FILE))
-
-
 def reconcile(plan: Plan, retry_failed: bool = False, wait: float = 0) -> PassReport:
     """One pass over the plan. Raises LockedError if another run holds the root."""
+    with _locked(plan.root, wait):
+        return _reconcile_indexed(plan, retry_failed)
+
+
+@contextmanager
+def _locked(root: Path, wait: float) -> Iterator[None]:
     try:
-        with lock(plan.root).acquire(timeout=wait):
-            return _reconcile_locked(plan, retry_failed)
+        with lock(root).acquire(timeout=wait):
+            yield
     except Timeout:
-        raise LockedError(f"another `autogenv2 run` is working on {plan.root} (lock {plan.root / LOCK_FILE}); "
-                          "wait for it to finish, or pass --wait SECONDS") from None
+        raise locked_error(root) from None
 
 
-def _reconcile_locked(plan: Plan, retry_failed: bool) -> PassReport:
+def reconcile_file(path: Path, root: Path | None = None, retry_failed: bool = False,
+                   wait: float = 0) -> tuple[PassReport, Path]:
+    """A pass driven by a plan file, with the no-op fast path of :mod:`autogenv2.fastpath`."""
+    root_dir, fingerprint, counts = noop_states(path, root, wait) if not retry_failed else (None, "", None)
+    if counts is not None and root_dir is not None:
+        return PassReport(states=counts), root_dir
+    fingerprint = fingerprint or plan_fingerprint(path, root)[1]
+    plan = load_plan(path, root=root)
+    with _locked(plan.root, wait):
+        report = _reconcile_indexed(plan, retry_failed, fingerprint)
+    return report, plan.root
+
+
+def _reconcile_indexed(plan: Plan, retry_failed: bool, fingerprint: str = "") -> PassReport:
+    """A full pass, keeping the index in step (dirty while the pass runs)."""
+    with Index(plan.root) as index:
+        index.set_meta(dirty="1", plan="")
+        report, runs = _reconcile_locked(plan, retry_failed)
+        index.update((run.status, run.is_finished()) for run in runs if run.status is not None)
+        index.set_meta(dirty="0", plan=fingerprint if not report.errors else "")
+    return report
+
+
+def _reconcile_locked(plan: Plan, retry_failed: bool) -> tuple[PassReport, list[JobRun]]:
     report = PassReport()
     pool = RunnerPool(plan)
     jobs: list[JobRun] = []
@@ -108,7 +132,7 @@ def _reconcile_locked(plan: Plan, retry_failed: bool) -> PassReport:
             report.states[element.state.value] = report.states.get(element.state.value, 0) + 1
         report.unfinished += 0 if run.is_finished() else 1
     report.unfinished += len(plan.jobs) - len(jobs)
-    return report
+    return report, jobs
 
 
 def _poll_all(jobs: list[JobRun], pool: RunnerPool,
@@ -145,12 +169,16 @@ def _reopen_failed(run: JobRun) -> list[str]:
     return messages
 
 
-def watch(plan: Plan, interval: float, on_pass: Callable[[PassReport], None], retry_failed: bool = False,
-          max_passes: int | None = None) -> PassReport:
-    """Repeat passes until every job is done or failed (or ``max_passes``)."""
+def watch(plan: Plan | Path, interval: float, on_pass: Callable[[PassReport], None], retry_failed: bool = False,
+          max_passes: int | None = None, root: Path | None = None) -> PassReport:
+    """Repeat passes until every job is done or failed (or ``max_passes``); ``plan`` may be a file."""
     passes = 0
     while True:
-        report = reconcile(plan, retry_failed=retry_failed and passes == 0, wait=interval * 10)
+        retry = retry_failed and passes == 0
+        if isinstance(plan, Plan):
+            report = reconcile(plan, retry_failed=retry, wait=interval * 10)
+        else:
+            report, _ = reconcile_file(plan, root=root, retry_failed=retry, wait=interval * 10)
         on_pass(report)
         passes += 1
         if report.finished or (max_passes is not None and passes >= max_passes):

@@ -28,7 +28,7 @@ class JobRun:
 
     def load(self) -> list[str]:
         """Ensure the directory, read status.json, and apply plan changes. Returns messages."""
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(mode=0o755, parents=True, exist_ok=True)
         inside(self.directory.parent, self.directory)
         status = JobStatus.load(self.directory)
         if status is None:

@@ -21,13 +21,20 @@ from typing import Callable
 
 from .codes import get_method
 from .codes.base import Reader, ReadResult, Writer
+from .health import FIXES
 from .plan import Step
+from .planchange import archive
+from .naming import inside
 from .runners.base import Resources, Runner, RunRequest, RunStatus
+from .runners.launch import claim
 from .states import State, Verdict
 from .status import Attempt, ElementStatus
 
-LOST_GRACE_SECONDS = 30.0
-"""A just-submitted attempt the runner cannot see yet is given this long before it counts as lost."""
+LOST_GRACE_SECONDS = 5.0
+"""A just-submitted attempt the runner cannot see yet is given this long before it is abandoned.
+
+Safety does not depend on it: abandoning claims the attempt's token, so a launch arriving later
+exits without running the program (see runners/launch.py ``claim``)."""
 
 MAX_CONTINUATIONS = 50
 """Attempts that make progress (incomplete verdicts) allowed per element."""
@@ -71,6 +78,9 @@ class Manager:
         writer_cls, reader_cls = get_method(step.code, step.method)
         writer_opts, reader_opts = step.split_options(f"step {step.name!r}")
         self.writer: Writer = writer_cls.build(step.name, status.writer or writer_opts)  # type: ignore[assignment]
+        for event in status.events:  # reader settings changed by a health fix (e.g. a longer warm-up)
+            if event.get("event") == "health-fix":
+                reader_opts.update(event.get("reader", {}))
         self.reader: Reader = reader_cls.build(step.name, {**reader_opts, **self.writer.reader_hints()})  # type: ignore[assignment]
         status.writer = self.writer.model_dump(mode="json")
 
@@ -91,7 +101,8 @@ class Manager:
         missing = [name for name in self.writer.consumes if name not in self.inputs]
         if missing:
             return self._fail(f"needs {', '.join(missing)} from an earlier step, and none provides it")
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(mode=0o755, parents=True, exist_ok=True)
+        inside(self.directory.parent, self.directory)  # a symlinked step directory is not followed
         self._write_inputs()
         self.status.lineage = self._lineage()
         self.status.state = State.ready
@@ -103,6 +114,7 @@ class Manager:
             return self._fail(f"gave up after {len(attempts)} attempts")
         if not ctx.has_capacity(self.step_spec.runner):
             return None
+        self._write_inputs()  # the totals of the last verdict, written only now (idempotent)
         token = f"ag2-{uuid.uuid4().hex[:12]}"
         attempt = Attempt(number=len(attempts) + 1, token=token, runner=self.step_spec.runner)
         attempts.append(attempt)
@@ -127,20 +139,28 @@ class Manager:
         if "runner_id" in run.extra and not attempt.runner_id:
             attempt.runner_id = str(run.extra["runner_id"])
         if run.phase in ("queued", "running"):
-            changed = (attempt.phase, attempt.reason, attempt.scheduler_state) != (run.phase, run.reason,
-                                                                                   run.scheduler_state)
+            before = (attempt.phase, attempt.reason, attempt.scheduler_state, attempt.started_at)
             attempt.phase, attempt.reason, attempt.scheduler_state = run.phase, run.reason, run.scheduler_state
             attempt.started_at = run.started_at or attempt.started_at
+            changed = before != (attempt.phase, attempt.reason, attempt.scheduler_state, attempt.started_at)
             return f"attempt {attempt.number} {run.phase}" if changed else None
         if run.phase == "lost" and attempt.phase == "submitting":
-            if time.time() - attempt.submitted_at < LOST_GRACE_SECONDS and attempt.runner_id:
+            if time.time() - attempt.submitted_at < LOST_GRACE_SECONDS:
                 return None
-            return self._submit(ctx, attempt)  # it never reached the runner: submit it now, once
+            markers = self.directory / ".autogenv2"
+            markers.mkdir(mode=0o755, parents=True, exist_ok=True)
+            claim(markers, attempt.token)  # claimed (by us now, or by a launch that died): it can never run
+            if not (markers / f"{attempt.token}.started").exists():
+                attempt.phase, attempt.reason, attempt.ended_at = "lost", "never started (abandoned)", time.time()
+                self.status.state = State.ready
+                return f"attempt {attempt.number} never reached the runner; a new one will start"
+            return None  # it did start after all: the next poll sees it
         return self._finish(attempt, run)
 
     def _finish(self, attempt: Attempt, run: RunStatus) -> str:
         attempt.phase = "finished" if run.phase == "finished" else "lost"
         attempt.exit_code, attempt.reason = run.exit_code, run.reason or attempt.reason
+        attempt.scheduler_state = run.scheduler_state or attempt.scheduler_state
         attempt.started_at = run.started_at or attempt.started_at
         attempt.ended_at = run.ended_at or time.time()
         exit_code = run.exit_code if run.phase == "finished" else -9
@@ -148,7 +168,40 @@ class Manager:
             exit_code = -15
         result = self.reader.read(self.directory, exit_code)
         attempt.verdict, attempt.blocks = result.verdict.value, result.results.get("blocks")
-        return self._judge(result, f"attempt {attempt.number}")
+        result, action = self._heal(result, exit_code)
+        return action or self._judge(result, f"attempt {attempt.number}")
+
+    def _heal(self, result: ReadResult, exit_code: int | None) -> tuple[ReadResult, str | None]:
+        """Apply the standard fix of each health finding once (see health.py); fail if it persists."""
+        if result.verdict is not Verdict.complete:
+            return result, None
+        events = self.status.events
+        for finding in result.results.get("health") or []:
+            check, detail = finding["check"], finding["detail"]
+            fixed = any(e.get("event") == "health-fix" and e.get("check") == check for e in events)
+            fix = FIXES.get(check)
+            if fix is None:
+                if not any(e.get("event") == "health-flag" and e.get("check") == check for e in events):
+                    self.status.log("health-flag", check=check, detail=detail)
+                continue
+            if fixed:
+                return result, self._fail(f"health check {check!r} still fails after its fix: {detail}")
+            if fix == "more_warmup":
+                warmup = max(2 * int(getattr(self.reader, "warmup", 0)), int(result.results.get("blocks", 0)) // 2)
+                self.status.log("health-fix", check=check, detail=detail, reader={"warmup": warmup})
+                self.reader = type(self.reader).build(self.step_spec.name, {**self.reader.model_dump(),
+                                                                             "warmup": warmup})
+                return self._heal(self.reader.read(self.directory, exit_code), exit_code)
+            key = next((k for k in ("tstep", "timestep") if k in type(self.writer).model_fields), None)
+            if fix == "smaller_timestep" and key is not None:
+                smaller = getattr(self.writer, key) / 2
+                self.status.log("health-fix", check=check, detail=detail, writer={key: smaller})
+                writer = self.writer.model_dump(mode="json") | {key: smaller}
+                archived = archive(self.status, self.directory.parent)
+                self.writer = type(self.writer).build(self.step_spec.name, writer)
+                self.status.writer = writer
+                return result, f"{check}: {detail}; redoing with {key} {smaller:g} (old run in {archived})"
+        return result, None
 
     def _judge(self, result: ReadResult, what: str) -> str:
         """Apply a Reader verdict to the element."""
@@ -163,7 +216,6 @@ class Manager:
             self.status.failures = 0
             self.writer.extend(result)
             self.status.writer = self.writer.model_dump(mode="json")
-            self._write_inputs()
             self.status.state = State.needs_more
             return f"{what}: needs more ({result.reason})"
         self.status.failures += 1

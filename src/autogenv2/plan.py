@@ -24,7 +24,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .codes import get_method
 from .codes.base import format_validation_error
@@ -97,6 +97,14 @@ class Job(BaseModel):
     def _safe_id(cls, value: str) -> str:
         return check_name(value, "job id")
 
+    @model_validator(mode="after")
+    def _chain_by_default(self) -> "Job":
+        """A step that names no ``after`` takes its inputs from the step before it."""
+        for previous, step in zip(self.steps, self.steps[1:]):
+            if step.after is None:
+                step.after = previous.name
+        return self
+
 
 class Plan(BaseModel):
     """The whole ensemble: where it lives and its jobs, in order."""
@@ -141,11 +149,20 @@ def load_plan(path: Path, root: Path | None = None) -> Plan:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise PlanError(f"{path}: cannot read plan file ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise PlanError(f"{path}: not UTF-8 text (byte {exc.start}); a plan file is TOML or JSON text") from None
     try:
         raw = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
         raise PlanError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {exc}") from None
-    return plan_from_dict(raw, source=path, root=root)
+    except RecursionError:
+        raise PlanError(f"{path}: nested too deeply to be a plan") from None
+    if not isinstance(raw, dict):
+        raise PlanError(f"{path}: the top level must be a table (JSON object)")
+    try:
+        return plan_from_dict(raw, source=path, root=root)
+    except RecursionError:
+        raise PlanError(f"{path}: nested too deeply to be a plan") from None
 
 
 def plan_from_dict(raw: dict[str, Any], source: Path | None = None, root: Path | None = None) -> Plan:
@@ -167,6 +184,9 @@ def plan_from_dict(raw: dict[str, Any], source: Path | None = None, root: Path |
         raise PlanError(f"{prefix}no jobs: add at least one [[jobs]] table with an 'id', or a [[scans]] table")
     jobs = [_expand_job(entry, template, prefix, index) for index, entry in enumerate(jobs_raw)]
     machines = raw.get("machines")
+    if machines is not None and (not isinstance(machines, str) or "\0" in machines
+                                 or not (base / machines).is_file()):
+        raise PlanError(f"{prefix}machines = {str(machines)[:80]!r}: not a readable machine profile file")
     data = {"root": root or base / str(raw.get("root", ".")), "jobs": jobs,
             "machines": base / str(machines) if machines else None, "source": source}
     try:
@@ -182,12 +202,13 @@ def _expand_job(entry: Any, template: list[Any], prefix: str, index: int) -> dic
     job_id = entry["id"]
     if not isinstance(job_id, str):
         raise PlanError(f"{prefix}jobs[{index}]: 'id' must be a string, got {type(job_id).__name__}")
-    check_name(job_id, "job id")
+    check_name(job_id, f"{prefix}job id")
     where = f"{prefix}job {job_id!r}"
     steps_raw = entry.get("steps", template)
     if not isinstance(steps_raw, list) or not steps_raw:
         raise PlanError(f"{where}: no steps (give a top-level [[steps]] template or the job's own 'steps')")
-    names = [s.get("name") if isinstance(s, dict) else None for s in steps_raw]
+    names = [s.get("name") if isinstance(s, dict) and isinstance(s.get("name"), str) else None
+             for s in steps_raw]
     overrides = {k: v for k, v in entry.items() if k not in ("id", "steps")}
     for key, value in overrides.items():
         if key not in names:
@@ -200,7 +221,8 @@ def _expand_job(entry: Any, template: list[Any], prefix: str, index: int) -> dic
     for index, raw in enumerate(steps_raw):
         if not isinstance(raw, dict):
             raise PlanError(f"{where}: steps[{index}] must be a table")
-        merged = {**raw, **overrides.get(raw.get("name", ""), {})}
+        name = raw.get("name")
+        merged = {**raw, **(overrides.get(name, {}) if isinstance(name, str) else {})}
         if "after" not in merged and previous is not None:
             if previous.get("foreach") is not None:
                 raise PlanError(f"{where}: step {merged.get('name')!r} follows a 'foreach' step; "
@@ -225,3 +247,4 @@ def _make_step(merged: dict[str, Any], where: str, index: int) -> dict[str, Any]
     except ValidationError as exc:
         raise PlanError(format_validation_error(step_where, exc)) from None
     return fixed
+

@@ -14,9 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import StatusError
 from .states import State
-from .storage import SCHEMA_VERSION, check_schema, quarantine, read_json, write_json_atomic
+from .storage import SCHEMA_VERSION, STATUS_FILE, check_schema, quarantine, read_json, write_json_atomic
 
-STATUS_FILE = "status.json"
 
 Phase = Literal["submitting", "queued", "running", "finished", "lost"]
 

@@ -14,6 +14,9 @@ from typing import Any
 
 from .errors import StatusError
 
+STATUS_FILE = "status.json"
+"""Each job's status file, in ``<root>/<jobid>/``."""
+
 SCHEMA_VERSION = 2
 """Version of status.json. Changelog: 1 — first version; 2 — elements record ``lineage``."""
 
@@ -35,7 +38,8 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     path = Path(path)
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
     text = json.dumps(data, indent=1, sort_keys=False, allow_nan=False)
-    with open(tmp, "w", encoding="utf-8") as handle:
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), "w", encoding="utf-8") as handle:
+        os.fchmod(handle.fileno(), 0o644)  # whatever the umask: status files are never world-writable
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
@@ -83,15 +87,20 @@ def quarantine(path: Path) -> Path:
 def check_schema(data: dict[str, Any], path: Path) -> dict[str, Any]:
     """Migrate ``data`` to :data:`SCHEMA_VERSION`; refuse files from a newer autogenv2."""
     version = data.get("schema_version")
-    if not isinstance(version, int):
-        raise StatusError(f"{path}: no integer 'schema_version'; not an autogenv2 status file")
+    hint = f"move {path} aside to let autogenv2 start the job afresh"
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise StatusError(f"{path}: no valid 'schema_version' (got {version!r}); not an autogenv2 status file; "
+                          + hint)
     if version > SCHEMA_VERSION:
         raise StatusError(
             f"{path}: schema_version {version} is newer than this autogenv2 understands "
             f"({SCHEMA_VERSION}); upgrade autogenv2 to read it"
         )
     while version < SCHEMA_VERSION:
-        data = MIGRATIONS[version](data)
+        try:
+            data = MIGRATIONS[version](data)
+        except (TypeError, AttributeError, KeyError, ValueError) as exc:
+            raise StatusError(f"{path}: cannot migrate from schema {version} ({exc}); {hint}") from None
         version += 1
         data["schema_version"] = version
     return data

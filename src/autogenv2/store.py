@@ -1,51 +1,53 @@
-"""Results: one row per job element, from the status files under a root."""
+"""Results: one row per job element, served from the root's index (rebuilt from status files)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from .errors import AutogenError
-from .status import STATUS_FILE, JobStatus
+from .index import open_synced
+from .storage import STATUS_FILE
+
+if TYPE_CHECKING:
+    from .status import JobStatus
 
 COLUMNS = ["job", "element", "code", "method", "state", "energy", "error", "variance", "blocks", "attempts",
            "wall_seconds", "reason", "parameters", "lineage"]
 
 
-def iter_status(root: Path) -> Iterator[tuple[JobStatus | None, str]]:
-    """(status, error message) for every job directory under ``root``, sorted by id."""
+def rows(root: Path, rescan: bool = False, only: list[str] | None = None) -> list[dict[str, Any]]:
+    """Plain dict rows (the JSON/CSV/table form of the results), in job then step order."""
+    return rows_and_errors(root, rescan, only)[0]
+
+
+def rows_and_errors(root: Path, rescan: bool = False, only: list[str] | None = None,
+                    columns: list[str] | None = None) -> tuple[list[dict[str, Any]], list[str]]:
+    """Rows plus the messages of status files that could not be read."""
     root = Path(root)
     if not root.is_dir():
         raise AutogenError(f"{root}: no such directory (has `autogenv2 run` been started?)")
-    for path in sorted(root.glob(f"*/{STATUS_FILE}")):
-        try:
-            yield JobStatus.load(path.parent), ""
-        except AutogenError as exc:
-            yield None, str(exc)
-
-
-def rows(root: Path) -> list[dict[str, Any]]:
-    """Plain dict rows (the JSON/CSV/table form of the results)."""
-    table = []
-    for status, _error in iter_status(root):
-        if status is None:
-            continue
-        for element in status.elements:
-            result = element.result
-            seconds = [a.seconds for a in element.attempts if a.seconds is not None]
-            table.append({
-                "job": status.job_id, "element": element.name, "code": element.code, "method": element.method,
-                "state": element.state.value, "energy": result.get("energy"), "error": result.get("error"),
-                "variance": result.get("variance"), "blocks": result.get("blocks", result.get("iterations")),
-                "attempts": len(element.attempts), "wall_seconds": round(sum(seconds), 3) if seconds else None,
-                "reason": element.reason, "parameters": element.spec.get("options", {}),
-                "lineage": {name: f"{src['element']}#{src['attempt']}:{str(src['sha256'])[:12]}"
-                            for name, src in element.lineage.items()},
-            })
-    return table
+    index, errors = open_synced(root, rescan)
+    with index:
+        return index.rows(only, columns), errors
 
 
 def results(root: Path | str) -> "Any":
     """All results under ``root`` as a pandas DataFrame (one row per job element)."""
     import pandas as pd
 
-    return pd.DataFrame(rows(Path(root)), columns=COLUMNS)
+    table = [{key: row[key] for key in COLUMNS} for row in rows(Path(root))]
+    return pd.DataFrame(table, columns=COLUMNS)
+
+
+def iter_status(root: Path) -> Iterator[tuple[JobStatus | None, str]]:
+    """(status, error message) for every job directory under ``root``, sorted by id (full detail)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise AutogenError(f"{root}: no such directory (has `autogenv2 run` been started?)")
+    from .status import JobStatus
+
+    for path in sorted(root.glob(f"*/{STATUS_FILE}")):
+        try:
+            yield JobStatus.load(path.parent), ""
+        except AutogenError as exc:
+            yield None, str(exc)

@@ -9,7 +9,7 @@ import importlib
 from ..errors import PlanError
 from .base import Reader, ReadResult, Writer
 
-CODES = ("pyscf", "pyqmc", "qwalk")
+CODES = ("pyscf", "pyqmc", "qwalk", "toy")
 
 __all__ = ["CODES", "Reader", "ReadResult", "Writer", "get_method", "methods_of"]
 

@@ -39,7 +39,11 @@ def default_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 def run(token: str, argv: list[str], walltime: float | None) -> int:
     """Run ``argv`` in the current directory with marker files; return the wrapper's exit code."""
     markers = Path(".autogenv2")
-    markers.mkdir(exist_ok=True)
+    markers.mkdir(mode=0o755, exist_ok=True)
+    if not claim(markers, token):
+        print(f"autogenv2: attempt {token} was already started or abandoned; not starting it again",
+              file=sys.stderr, flush=True)
+        return 0
     started = time.time()
     write_json_atomic(markers / f"{token}.started",
                       {"pid": os.getpid(), "host": socket.gethostname(), "started_at": started})
@@ -71,6 +75,19 @@ def run(token: str, argv: list[str], walltime: float | None) -> int:
             break
     write_exit(markers, token, code, reason, started)
     return 0 if code == 0 else 1
+
+
+def claim(markers: Path, token: str) -> bool:
+    """Create ``TOKEN.claim`` exclusively: True for the one process that may run this attempt.
+
+    autogenv2 claims the token itself when it abandons an attempt that never started, so a
+    launch that arrives late can never run the program a second time.
+    """
+    try:
+        os.close(os.open(markers / f"{token}.claim", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+    except FileExistsError:
+        return False
+    return True
 
 
 def stop(child: subprocess.Popen[bytes]) -> int:
@@ -108,6 +125,7 @@ def detach(token: str) -> bool:
 
 def main(args: list[str]) -> int:
     """Parse ``[--detach] TOKEN [--walltime SECONDS] -- ARGV...``."""
+    os.umask(os.umask(0o022) | 0o022)  # run directories are never group- or world-writable
     detached = bool(args) and args[0] == "--detach"
     args = args[1:] if detached else args
     if "--" not in args or args.index("--") == 0:

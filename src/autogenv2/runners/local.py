@@ -28,7 +28,7 @@ class LocalRunner:
 
     def start(self, request: RunRequest) -> str:
         directory = Path(request.directory)
-        (directory / ".autogenv2").mkdir(parents=True, exist_ok=True)
+        (directory / ".autogenv2").mkdir(mode=0o755, parents=True, exist_ok=True)
         env = dict(os.environ)
         env.update(request.env)
         argv = launch_argv(self.python, request)

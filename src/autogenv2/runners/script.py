@@ -236,7 +236,7 @@ def _command(request: RunRequest, python: str, job_id_var: str, single: bool) ->
 def prepare(requests: list[RunRequest]) -> None:
     """Create each run directory's marker directory before submission (the job may start at once)."""
     for request in requests:
-        marker_dir(request.directory).mkdir(parents=True, exist_ok=True)
+        marker_dir(request.directory).mkdir(mode=0o755, parents=True, exist_ok=True)
 
 
 def run_scheduler(argv: list[str], *, stdin: str | None = None,

@@ -14,7 +14,7 @@ import h5py
 import numpy as np
 from pydantic import Field
 
-from ... import stats
+from ... import health, stats
 from ...states import Verdict
 from ..base import Reader, ReadResult
 from ..failures import last_error_line
@@ -51,8 +51,14 @@ class MCReader(Reader):
                 return ReadResult(verdict=Verdict.incomplete, reason="killed before the first block",
                                   results={"blocks": 0})
             return ReadResult(verdict=Verdict.failed, reason=f"{params['output']} was not written", retry=True)
-        energy, weights = read_blocks(path)
-        return self.judge(energy, weights, int(params["options"]["nblocks"]), params["output"])
+        try:
+            energy, weights = read_blocks(path)
+        except (OSError, RuntimeError, KeyError, ValueError) as exc:
+            return ReadResult(verdict=Verdict.failed, reason=f"{params['output']} is unreadable ({exc}); move it "
+                              "aside and `autogenv2 run --retry-failed` to start the run afresh")
+        read = self.judge(energy, weights, int(params["options"]["nblocks"]), params["output"])
+        read.results.update(read_twist(directory))
+        return read
 
     def judge(self, energy: np.ndarray, weights: np.ndarray | None, requested: int, output: str) -> ReadResult:
         """The verdict for a block series (shared with tests and benchmarks)."""
@@ -61,7 +67,8 @@ class MCReader(Reader):
         if blocks - self.warmup >= 2:
             est = stats.estimate(energy, weights, warmup=self.warmup)
             results.update(energy=est.mean, error=est.error, variance=est.variance,
-                           reblock_size=est.block_size, reliable=est.reliable)
+                           reblock_size=est.block_size, reliable=est.reliable,
+                           health=health.check_series(energy, weights, self.warmup))
         outputs = {"hdf": output}
         if blocks < requested:
             return ReadResult(verdict=Verdict.incomplete, results=results, outputs=outputs,
@@ -92,6 +99,16 @@ class MCReader(Reader):
                           more={"nblocks": want}, reason=f"{why}: continuing to {want} blocks")
 
 
+def read_twist(directory: Path) -> dict[str, Any]:
+    """Periodic runs: the twist index, its k-vector (1/bohr) and weight, from ``twist.json``."""
+    path = directory / "twist.json"
+    if not path.exists():
+        return {}
+    info = json.loads(path.read_text())
+    return {"twist": int(info["twist"]), "kpoint": [float(k) for k in info["kpoint"]],
+            "twist_weight": float(info["weight"]), "ntwists": int(info["ntwists"])}
+
+
 def read_blocks(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     """Block energies (real part) and DMC weights, trimmed to a common length."""
     with h5py.File(path, "r") as handle:
@@ -118,9 +135,12 @@ class OptimizeReader(Reader):
         if not path.exists():
             return ReadResult(verdict=Verdict.incomplete if (exit_code or 0) < 0 else Verdict.failed,
                               reason="no opt.hdf5 written", results={"iterations": 0}, retry=True)
-        with h5py.File(path, "r") as handle:
-            energy = np.asarray(handle["energy"][()]).real if "energy" in handle else np.zeros(0)
-            error = np.asarray(handle["energy_error"][()]).real if "energy_error" in handle else np.zeros(0)
+        try:
+            with h5py.File(path, "r") as handle:
+                energy = np.asarray(handle["energy"][()]).real if "energy" in handle else np.zeros(0)
+                error = np.asarray(handle["energy_error"][()]).real if "energy_error" in handle else np.zeros(0)
+        except (OSError, RuntimeError, KeyError, ValueError) as exc:
+            return ReadResult(verdict=Verdict.failed, reason=f"{params['output']} is unreadable ({exc})")
         n = min(energy.size, error.size)
         energy, error = energy[:n], error[:n]
         results: dict[str, Any] = {"iterations": int(n), "energy_trace": [float(e) for e in energy]}

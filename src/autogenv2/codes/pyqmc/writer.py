@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from ..base import ReadResult, Writer
 
@@ -35,8 +35,27 @@ np.random.seed(P["seed"] + done)
 import pyqmc.api as pyq
 
 kws = dict(P["options"])
-if P["wavefunction"] and not (P["method"] == "OPTIMIZE" and os.path.exists(P["output"])):
-    kws["load_parameters"] = P["wavefunction"]
+wavefunction = P["wavefunction"]
+if "S" in kws:  # periodic: record the twist's k-vector and weight for twist averaging
+    from pyqmc.pbc.twists import create_supercell_twists
+    cell, mf = pyq.recover_pyscf(P["chkfile"])
+    twists = create_supercell_twists(pyq.get_supercell(cell, np.asarray(kws["S"])), mf)
+    index = kws.get("slater_kws", {{}}).get("twist", 0)
+    if not 0 <= index < len(twists["counts"]):
+        raise ValueError(f"twist {{index}} does not exist: the cell and k-mesh give "
+                         f"{{len(twists['counts'])}} twists")
+    with open("twist.json", "w") as f:
+        weight = float(twists["counts"][index] / np.sum(twists["counts"]))
+        json.dump({{"twist": index, "ntwists": len(twists["counts"]), "weight": weight,
+                   "kpoint": twists["twists"][index].tolist()}}, f)
+    if wavefunction:  # take only the Jastrow (wf2*): the orbitals (wf1*) belong to the twist it was made at
+        with h5py.File(wavefunction, "r") as src, h5py.File("jastrow.hdf5", "w") as dst:
+            for key in src["wf"]:
+                if not key.startswith("wf1"):
+                    dst[f"wf/{{key}}"] = src[f"wf/{{key}}"][()]
+        wavefunction = "jastrow.hdf5"
+if wavefunction and not (P["method"] == "OPTIMIZE" and os.path.exists(P["output"])):
+    kws["load_parameters"] = wavefunction
 getattr(pyq, P["method"])(P["chkfile"], P["output"], **kws)
 print("{method} finished", flush=True)
 '''
@@ -54,13 +73,29 @@ class PyQMCWriter(Writer):
     nconfig: int = Field(1000, ge=2, description="walkers; must stay the same across continuations")
     seed: int = Field(1, ge=0)
     jastrow_kws: dict[str, Any] | None = None
+    supercell: list[list[int]] | None = None
+    """Periodic runs: the supercell matrix S (rows = supercell vectors in primitive ones)."""
+    twist: int | None = Field(None, ge=0)
+    """Periodic runs: which twist of the supercell (PyQMC ``slater_kws={"twist": i}``);
+    a k-point SCF needs it or ``supercell`` (S defaults to the identity)."""
     python: str | None = None
+
+    @field_validator("supercell")
+    @classmethod
+    def _three_by_three(cls, value: list[list[int]] | None) -> list[list[int]] | None:
+        if value is not None and (len(value) != 3 or any(len(row) != 3 for row in value)):
+            raise ValueError("supercell must be a 3x3 integer matrix, e.g. [[2,0,0],[0,1,0],[0,0,1]]")
+        return value
 
     def recipe_options(self) -> dict[str, Any]:
         """Keyword arguments of the PyQMC recipe besides chkfile/output/load_parameters."""
         options: dict[str, Any] = {"nconfig": self.nconfig}
         if self.jastrow_kws:
             options["jastrow_kws"] = self.jastrow_kws
+        if self.supercell is not None or self.twist is not None:
+            options["S"] = self.supercell or [[1, 0, 0], [0, 1, 0], [0, 0, 1]]
+        if self.twist is not None:
+            options["slater_kws"] = {"twist": self.twist}
         return options
 
     def write(self, directory: Path, inputs: Mapping[str, Path]) -> list[str]:

@@ -31,18 +31,24 @@ else:
     from pyscf.pbc import dft, gto, scf
     mol = gto.M(atom=P["atom"], unit=P["unit"], basis=P["basis"], ecp=P["ecp"], charge=P["charge"],
                 spin=P["spin"], a=np.array(P["lattice"]), verbose=P["verbose"])
-method = P["method"]
-if method in ("rks", "uks"):
-    mf = getattr(dft, method.upper())(mol)
-    mf.xc = P["xc"]
+method = P["method"].upper()
+if P["kmesh"] is None:
+    mf = getattr(dft if method in ("RKS", "UKS") else scf, method)(mol)
 else:
-    mf = getattr(scf, method.upper())(mol)
+    mf = getattr(dft if method in ("RKS", "UKS") else scf, "K" + method)(mol, mol.make_kpts(P["kmesh"]))
+if method in ("RKS", "UKS"):
+    mf.xc = P["xc"]
 if P["lattice"] is not None:
     mf = mf.density_fit()
 mf.chkfile = P["chkfile"]
 mf.conv_tol = P["conv_tol"]
 mf.max_cycle = P["max_cycle"]
 energy = mf.kernel()
+if P["kmesh"] is not None:
+    # pyscf >= 2.13 stores k-point lists as (nk, ...) arrays; pyqmc 0.8.1 reads them only
+    # in the list form (scf/<key>__from_list__), so store them again as lists.
+    for key in ("mo_occ", "mo_coeff", "mo_energy"):
+        lib.chkfile.dump(P["chkfile"], "scf/" + key, list(getattr(mf, key)))
 lib.chkfile.save(P["chkfile"], "autogenv2", {"converged": int(bool(mf.converged)), "e_tot": float(energy),
                                             "cycles": int(P["max_cycle"])})
 print("SCF energy", energy, "converged", bool(mf.converged), flush=True)
@@ -50,7 +56,7 @@ print("SCF energy", energy, "converged", bool(mf.converged), flush=True)
 
 
 class SCFWriter(Writer):
-    """One PySCF SCF (molecule, or a Gamma-point cell when ``lattice`` is set)."""
+    """One PySCF SCF: a molecule, or a cell when ``lattice`` is set (k-point mesh ``kmesh``, else Gamma)."""
 
     sampling = ()
 
@@ -63,6 +69,9 @@ class SCFWriter(Writer):
     spin: int = Field(0, ge=0, description="2S = N_alpha - N_beta")
     xc: str | None = None
     lattice: list[list[float]] | None = None
+    kmesh: list[int] | None = None
+    """Monkhorst-Pack mesh of a cell, e.g. [2, 1, 1]: a k-point SCF (KRHF, ...) whose k-points
+    become the twists of the QMC steps (PyQMC option ``twist``)."""
     conv_tol: float = Field(1e-9, gt=0)
     max_cycle: int = Field(100, ge=1)
     verbose: int = Field(0, ge=0, le=9)
@@ -76,9 +85,18 @@ class SCFWriter(Writer):
             raise ValueError("lattice must be three vectors of three numbers")
         return value
 
+    @field_validator("kmesh")
+    @classmethod
+    def _mesh(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and (len(value) != 3 or any(n < 1 for n in value)):
+            raise ValueError("kmesh must be three positive integers, e.g. [2, 1, 1]")
+        return value
+
     def model_post_init(self, _context: object) -> None:
         if self.method in ("rks", "uks") and not self.xc:
             raise ValueError(f"method {self.method!r} needs the option 'xc' (e.g. 'pbe')")
+        if self.kmesh is not None and self.lattice is None:
+            raise ValueError("kmesh needs a periodic cell: give 'lattice' too")
 
     def write(self, directory: Path, inputs: Mapping[str, Path]) -> list[str]:
         params = self.model_dump(exclude={"python"})

@@ -1,0 +1,59 @@
+"""``autogenv2`` / ``python -m autogenv2``: dispatch, keeping ``status --plain`` free of heavy imports."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+PLAIN_FLAGS = {"--plain", "--rescan", "--all"}
+
+
+def fast(args: list[str]) -> int | None:
+    """``status TARGET --plain`` and a no-op ``run PLAN`` without loading the CLI framework."""
+    if len(args) == 2 and args[0] == "run" and not args[1].startswith("-"):
+        return fast_noop_run(Path(args[1]))
+    if not args or args[0] != "status" or "--plain" not in args:
+        return None
+    targets = [a for a in args[1:] if a not in PLAIN_FLAGS]
+    if len(targets) != 1 or targets[0].startswith("-"):
+        return None
+    from .fastpath import plain_status
+
+    return plain_status(Path(targets[0]), "--rescan" in args, "--all" in args)
+
+
+def fast_noop_run(plan: Path) -> int | None:
+    """The answer of ``run PLAN`` when nothing can change (see fastpath.noop_states), else None."""
+    from .errors import AutogenError
+    from .fastpath import noop_states
+
+    try:
+        root, _fingerprint, counts = noop_states(plan, None, 0)
+    except AutogenError:
+        return None  # let the full CLI report it
+    if counts is None:
+        return None
+    total = sum(counts.values())
+    print("nothing to do: every job is done or failed")
+    print(f"{root}: {total} elements: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items())))
+    return 0
+
+
+def safe_umask() -> None:
+    """Whatever the caller's umask, nothing autogenv2 creates is group- or world-writable."""
+    os.umask(os.umask(0o022) | 0o022)
+
+
+def main(argv: list[str] | None = None) -> int:
+    safe_umask()
+    args = sys.argv[1:] if argv is None else argv
+    done = fast(args)
+    if done is not None:
+        return done
+    from .cli import main as cli_main
+
+    return cli_main(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,180 @@
+"""A SQLite index beside the status files: ``<root>/.autogenv2/index.sqlite``.
+
+status.json files are the truth; the index is a cache that makes ``status``, ``results`` and a
+no-op ``run`` over tens of thousands of jobs take a fraction of a second. It is rebuilt from
+the status files when it is missing, unreadable or marked dirty (a pass that died before
+updating it), and ``--rescan`` forces that. A pass marks it dirty first and clean last.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
+
+from .storage import STATUS_FILE
+
+if TYPE_CHECKING:
+    from .status import JobStatus
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS jobs (job_id TEXT PRIMARY KEY, mtime_ns INTEGER, size INTEGER, final INTEGER);
+CREATE TABLE IF NOT EXISTS elements (
+  job_id TEXT, position INTEGER, element TEXT, code TEXT, method TEXT, state TEXT, attempts INTEGER,
+  energy REAL, error REAL, variance REAL, blocks INTEGER, wall_seconds REAL, reason TEXT, scheduler TEXT,
+  parameters TEXT, lineage TEXT, PRIMARY KEY (job_id, position));
+"""
+COLUMNS = ["job", "element", "code", "method", "state", "attempts", "energy", "error", "variance", "blocks",
+           "wall_seconds", "reason", "scheduler", "parameters", "lineage"]
+
+
+def element_rows(status: JobStatus) -> list[tuple[Any, ...]]:
+    """The index rows of one job (one per element)."""
+    rows = []
+    for position, element in enumerate(status.elements):
+        result, last = element.result, (element.attempts[-1] if element.attempts else None)
+        seconds = [a.seconds for a in element.attempts if a.seconds is not None]
+        scheduler = ""
+        if last is not None and element.state.value == "running":
+            scheduler = " ".join(x for x in (last.phase, last.scheduler_state, last.reason) if x)
+        lineage = {name: f"{src.get('element')}#{src.get('attempt')}:{str(src.get('sha256', ''))[:12]}"
+                   for name, src in element.lineage.items()}
+        blocks = result.get("blocks", result.get("iterations"))
+        rows.append((status.job_id, position, element.name, element.code, element.method, element.state.value,
+                     len(element.attempts), _num(result.get("energy")), _num(result.get("error")),
+                     _num(result.get("variance")), blocks if isinstance(blocks, int) else None,
+                     round(sum(seconds), 3) if seconds else None, element.reason, scheduler,
+                     json.dumps(element.spec.get("options", {})), json.dumps(lineage)))
+    return rows
+
+
+def _num(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and value == value else None
+
+
+class Index:
+    """The cache of one root. Use as a context manager (one connection, one transaction per write)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.path = self.root / ".autogenv2" / "index.sqlite"
+        self.path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        try:
+            self.db = self._open()
+        except sqlite3.DatabaseError:  # corrupt cache: it is only a cache
+            self.path.unlink(missing_ok=True)
+            self.db = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30)
+        db.executescript(SCHEMA)
+        return db
+
+    def __enter__(self) -> "Index":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.db.close()
+
+    def meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, **values: str) -> None:
+        with self.db:
+            self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", values.items())
+
+    def update(self, statuses: Iterable[tuple[JobStatus, bool]]) -> None:
+        """Store the rows of these jobs (after a pass wrote their status files)."""
+        with self.db:
+            for status, final in statuses:
+                path = self.root / status.job_id / STATUS_FILE
+                stat = path.stat()
+                self.db.execute("INSERT OR REPLACE INTO jobs VALUES (?, ?, ?, ?)",
+                                (status.job_id, stat.st_mtime_ns, stat.st_size, int(final)))
+                self.db.execute("DELETE FROM elements WHERE job_id=?", (status.job_id,))
+                self.db.executemany(f"INSERT INTO elements VALUES ({','.join('?' * 16)})", element_rows(status))
+
+    def rescan(self) -> list[str]:
+        """Bring the index in line with the status files on disk; returns unreadable-file messages."""
+        known = {row[0]: (row[1], row[2]) for row in self.db.execute("SELECT job_id, mtime_ns, size FROM jobs")}
+        seen, changed, errors = set(), [], []
+        with os.scandir(self.root) as entries:
+            for entry in entries:
+                path = os.path.join(entry.path, STATUS_FILE)
+                try:
+                    stat = os.stat(path)
+                except OSError:
+                    continue
+                seen.add(entry.name)
+                if known.get(entry.name) != (stat.st_mtime_ns, stat.st_size):
+                    changed.append(entry.name)
+        from .status import JobStatus
+
+        statuses = []
+        for job_id in changed:
+            try:
+                status = JobStatus.load(self.root / job_id)
+            except Exception as exc:  # noqa: BLE001 - reported, never fatal for the others
+                errors.append(str(exc))
+                continue
+            if status is not None:
+                statuses.append((status, status_is_final(status)))
+        self.update(statuses)
+        with self.db:
+            for job_id in set(known) - seen:
+                self.db.execute("DELETE FROM jobs WHERE job_id=?", (job_id,))
+                self.db.execute("DELETE FROM elements WHERE job_id=?", (job_id,))
+        self.set_meta(dirty="0")
+        return errors
+
+    def rows(self, only: Iterable[str] | None = None, columns: list[str] | None = None) -> list[dict[str, Any]]:
+        """Element rows as dicts, in job then step order (only ``columns`` when given: faster)."""
+        columns = columns or COLUMNS
+        names = ", ".join("job_id" if c == "job" else c for c in columns)
+        query = f"SELECT {names} FROM elements ORDER BY job_id, position"
+        wanted = set(only) if only is not None else None
+        decode = [c for c in ("parameters", "lineage") if c in columns]
+        out = []
+        for row in self.db.execute(query):
+            if wanted is not None and row[0] not in wanted:
+                continue
+            item = dict(zip(columns, row))
+            for key in decode:
+                item[key] = json.loads(item[key])
+            out.append(item)
+        return out
+
+    def all_final(self) -> bool:
+        """Every indexed job is final and its status file is exactly as indexed (no one touched it)."""
+        rows = self.db.execute("SELECT job_id, mtime_ns, size, final FROM jobs").fetchall()
+        if not rows or not all(row[3] for row in rows):
+            return False
+        for job_id, mtime_ns, size, _final in rows:
+            try:
+                stat = os.stat(os.path.join(self.root, job_id, STATUS_FILE))
+            except OSError:
+                return False
+            if (stat.st_mtime_ns, stat.st_size) != (mtime_ns, size):
+                return False
+        return True
+
+
+def status_is_final(status: JobStatus) -> bool:
+    """Conservative finality from the status alone: all done, or failed with nothing else pending.
+
+    (A pass knows better, from the plan's ``after`` links; this is only used when rescanning.)
+    """
+    states = {e.state.value for e in status.elements}
+    return states <= {"done"} or ("failed" in states and states <= {"done", "failed"})
+
+
+def open_synced(root: Path, rescan: bool = False) -> tuple[Index, list[str]]:
+    """The root's index, rescanned when asked, new, or left dirty by an interrupted pass."""
+    index = Index(root)
+    errors: list[str] = []
+    if rescan or index.meta("dirty") != "0":
+        errors = index.rescan()
+    return index, errors
