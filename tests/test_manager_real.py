@@ -66,3 +66,34 @@ def test_walltime_kill_is_progress_and_blocks_merge(tmp_path: Path) -> None:
     assert dmc.result["energy"] == pytest.approx(merged.mean, abs=1e-12)
     assert dmc.result["error"] == pytest.approx(merged.error, abs=1e-12)
     assert abs(dmc.result["energy"] - (-1.17447)) < 4 * dmc.result["error"] + 0.003  # exact H2, timestep bias
+
+
+def test_core_hour_cap_fails_the_element_with_the_figures(tmp_path: Path) -> None:
+    step = Step(name="mc", code="toy", method="mc", max_core_hours=0.0003,  # about one second
+                options={"nblocks": 400, "seconds_per_block": 0.02, "warmup": 0},
+                resources=Resources(walltime="2"))
+    element = run_plan(tmp_path, [step]).element("mc")
+    assert element.state is State.failed
+    assert "core-hours of the 0.0003 allowed" in element.reason
+    assert 1 <= len(element.attempts) < 5 and element.result["blocks"] < 400
+
+
+def test_max_attempts_caps_continuations(tmp_path: Path) -> None:
+    step = Step(name="mc", code="toy", method="mc", max_attempts=2,
+                options={"nblocks": 400, "seconds_per_block": 0.02, "warmup": 0},
+                resources=Resources(walltime="1.5"))
+    element = run_plan(tmp_path, [step]).element("mc")
+    assert element.state is State.failed and "gave up after 2 attempts" in element.reason
+
+
+def test_attempts_are_sized_to_stop_before_the_walltime(tmp_path: Path) -> None:
+    """After one measured attempt, later ones end cleanly before the walltime instead of being killed."""
+    step = Step(name="mc", code="toy", method="mc", resources=Resources(walltime="3"),
+                options={"nblocks": 150, "seconds_per_block": 0.05, "warmup": 0})
+    element = run_plan(tmp_path, [step]).element("mc")
+    assert element.state is State.done and element.result["blocks"] == 150
+    first, *later = element.attempts
+    assert first.reason == "walltime", "the first attempt has no measurement: it runs until killed"
+    clean = [a for a in later if a.exit_code == 0 and a.reason == ""]
+    assert len(clean) >= 2 and len(clean) >= len(later) - 1, [(a.blocks, a.reason) for a in later]
+    assert all((a.seconds or 0) < 3.0 for a in clean)

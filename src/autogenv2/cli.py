@@ -82,13 +82,13 @@ def results(target: Path = typer.Argument(..., help="plan file or root directory
     Example: autogenv2 results examples/h2/plan.toml -f csv -o h2.csv
     """
     from . import display
-    from .store import results as frame, rows
+    from .store import csv_text, rows
 
     root = _root_of(target)
     if format == "json":
         text = json.dumps(rows(root), indent=1)
     elif format == "csv":
-        text = frame(root).to_csv(index=False)
+        text = csv_text(rows(root, decode=False))
     elif format == "table":
         display.print_results(console, rows(root))
         return

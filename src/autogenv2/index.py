@@ -46,7 +46,8 @@ def element_rows(status: JobStatus) -> list[tuple[Any, ...]]:
                      len(element.attempts), _num(result.get("energy")), _num(result.get("error")),
                      _num(result.get("variance")), blocks if isinstance(blocks, int) else None,
                      round(sum(seconds), 3) if seconds else None, element.reason, scheduler,
-                     json.dumps(element.spec.get("options", {})), json.dumps(lineage)))
+                     json.dumps(element.spec.get("options", {}), sort_keys=True),
+                     json.dumps(lineage, sort_keys=True)))
     return rows
 
 
@@ -130,19 +131,23 @@ class Index:
         self.set_meta(dirty="0")
         return errors
 
-    def rows(self, only: Iterable[str] | None = None, columns: list[str] | None = None) -> list[dict[str, Any]]:
-        """Element rows as dicts, in job then step order (only ``columns`` when given: faster)."""
+    def rows(self, only: Iterable[str] | None = None, columns: list[str] | None = None,
+             decode: bool = True) -> list[dict[str, Any]]:
+        """Element rows as dicts, in job then step order (only ``columns`` when given: faster).
+
+        ``decode=False`` leaves ``parameters`` and ``lineage`` as their JSON text (for CSV).
+        """
         columns = columns or COLUMNS
         names = ", ".join("job_id" if c == "job" else c for c in columns)
         query = f"SELECT {names} FROM elements ORDER BY job_id, position"
         wanted = set(only) if only is not None else None
-        decode = [c for c in ("parameters", "lineage") if c in columns]
+        decoded = [c for c in ("parameters", "lineage") if c in columns] if decode else []
         out = []
         for row in self.db.execute(query):
             if wanted is not None and row[0] not in wanted:
                 continue
             item = dict(zip(columns, row))
-            for key in decode:
+            for key in decoded:
                 item[key] = json.loads(item[key])
             out.append(item)
         return out

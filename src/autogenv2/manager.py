@@ -19,13 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from .codes import get_method
 from .codes.base import Reader, ReadResult, Writer
 from .health import FIXES
 from .plan import Step
 from .planchange import archive
 from .naming import inside
-from .runners.base import Resources, Runner, RunRequest, RunStatus
+from .runners.base import Resources, Runner, RunRequest, RunStatus, walltime_seconds
 from .runners.launch import claim
 from .states import State, Verdict
 from .status import Attempt, ElementStatus
@@ -36,8 +38,8 @@ LOST_GRACE_SECONDS = 5.0
 Safety does not depend on it: abandoning claims the attempt's token, so a launch arriving later
 exits without running the program (see runners/launch.py ``claim``)."""
 
-MAX_CONTINUATIONS = 50
-"""Attempts that make progress (incomplete verdicts) allowed per element."""
+WALLTIME_MARGIN = 0.8
+"""Fraction of the walltime an attempt is sized to fill (start-up and the last block need the rest)."""
 
 
 @dataclass
@@ -63,6 +65,36 @@ def file_sha256(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def core_hours(attempts: list[Attempt], resources: Resources) -> float:
+    """Wall time × cores used by the attempts so far."""
+    cores = (resources.nodes or 1) * (resources.tasks or 1) * (resources.cpus_per_task or 1)
+    return sum(a.seconds or 0.0 for a in attempts) * cores / 3600.0
+
+
+def attempt_cost(attempts: list[Attempt]) -> tuple[float, float] | None:
+    """(start-up seconds, seconds per block) measured over the attempts that made progress.
+
+    With two or more different block counts a line ``seconds = a + b * blocks`` is fitted, so the
+    start-up (imports, reading the walkers) is not charged to the blocks; with one, all of the
+    time is charged to the blocks (conservative). None when nothing was measured yet.
+    """
+    points, before = [], 0
+    for attempt in attempts:
+        if attempt.blocks is None or attempt.seconds is None:
+            continue
+        gained, before = attempt.blocks - before, attempt.blocks
+        if gained > 0:
+            points.append((float(gained), attempt.seconds))
+    if not points:
+        return None
+    blocks, seconds = (np.array(column) for column in zip(*points))
+    if len(set(blocks)) >= 2:
+        slope, intercept = np.polyfit(blocks, seconds, 1)
+        if slope > 0:
+            return max(0.0, float(intercept)), float(slope)
+    return 0.0, float(seconds.sum() / blocks.sum())
 
 
 class Manager:
@@ -110,10 +142,15 @@ class Manager:
 
     def _start(self, ctx: Context) -> str | None:
         attempts = self.status.attempts
-        if len(attempts) >= MAX_CONTINUATIONS:
-            return self._fail(f"gave up after {len(attempts)} attempts")
+        if len(attempts) >= self.step_spec.max_attempts:
+            return self._fail(f"gave up after {len(attempts)} attempts (max_attempts)")
+        resources = ctx.resources(self.step_spec)
+        used = core_hours(attempts, resources)
+        if self.step_spec.max_core_hours is not None and used >= self.step_spec.max_core_hours:
+            return self._fail(f"used {used:.3g} core-hours of the {self.step_spec.max_core_hours:g} allowed")
         if not ctx.has_capacity(self.step_spec.runner):
             return None
+        self._size_to_walltime(resources)
         self._write_inputs()  # the totals of the last verdict, written only now (idempotent)
         token = f"ag2-{uuid.uuid4().hex[:12]}"
         attempt = Attempt(number=len(attempts) + 1, token=token, runner=self.step_spec.runner)
@@ -121,6 +158,25 @@ class Manager:
         self.status.state = State.running
         ctx.save()  # the attempt is on disk before the runner hears of it
         return self._submit(ctx, attempt)
+
+    def _size_to_walltime(self, resources: Resources) -> None:
+        """Stop the next attempt cleanly before the walltime, from the measured seconds per block.
+
+        Writers that support it have an ``attempt_limit`` (blocks to reach in this attempt); the
+        first attempt has no measurement and simply runs until done or killed (a kill is progress).
+        """
+        if "attempt_limit" not in type(self.writer).model_fields:
+            return
+        walltime = walltime_seconds(resources.walltime)
+        cost = attempt_cost(self.status.attempts)
+        done = int(self.status.result.get("blocks") or 0)
+        limit = None
+        if walltime and cost:
+            startup, per_block = cost
+            limit = done + max(1, int((WALLTIME_MARGIN * walltime - startup) / per_block))
+        if limit != getattr(self.writer, "attempt_limit"):
+            self.writer.attempt_limit = limit  # type: ignore[attr-defined]
+            self.status.writer = self.writer.model_dump(mode="json")
 
     def _submit(self, ctx: Context, attempt: Attempt) -> str:
         request = RunRequest(directory=self.directory, argv=self.writer.command(), token=attempt.token,

@@ -33,7 +33,8 @@ from .naming import check_name
 from .runners.base import Resources
 from .templates import expand_foreach, expand_scans
 
-STEP_KEYS = {"name", "code", "method", "runner", "resources", "max_retries", "after"}
+STEP_KEYS = {"name", "code", "method", "runner", "resources", "max_retries", "max_attempts", "max_core_hours",
+             "after"}
 
 
 class Step(BaseModel):
@@ -49,6 +50,11 @@ class Step(BaseModel):
     runner: str = "local"
     resources: Resources = Field(default_factory=Resources)
     max_retries: int = Field(3, ge=0, le=100)
+    """Consecutive failed attempts retried before the element fails."""
+    max_attempts: int = Field(50, ge=1, le=10000)
+    """All attempts (continuations included) before the element fails."""
+    max_core_hours: float | None = Field(None, gt=0)
+    """Wall time × cores of all attempts before the element fails (None: no cap)."""
     options: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("name")

@@ -32,7 +32,7 @@ from .plan import Step
 from .states import State
 from .status import ElementStatus, JobStatus
 
-RUN_KEYS = ("runner", "resources", "max_retries")
+RUN_KEYS = ("runner", "resources", "max_retries", "max_attempts", "max_core_hours")
 
 
 @dataclass

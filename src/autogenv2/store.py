@@ -15,20 +15,33 @@ COLUMNS = ["job", "element", "code", "method", "state", "energy", "error", "vari
            "wall_seconds", "reason", "parameters", "lineage"]
 
 
-def rows(root: Path, rescan: bool = False, only: list[str] | None = None) -> list[dict[str, Any]]:
+def rows(root: Path, rescan: bool = False, only: list[str] | None = None,
+         decode: bool = True) -> list[dict[str, Any]]:
     """Plain dict rows (the JSON/CSV/table form of the results), in job then step order."""
-    return rows_and_errors(root, rescan, only)[0]
+    return rows_and_errors(root, rescan, only, decode=decode)[0]
 
 
 def rows_and_errors(root: Path, rescan: bool = False, only: list[str] | None = None,
-                    columns: list[str] | None = None) -> tuple[list[dict[str, Any]], list[str]]:
+                    columns: list[str] | None = None, decode: bool = True) -> tuple[list[dict[str, Any]], list[str]]:
     """Rows plus the messages of status files that could not be read."""
     root = Path(root)
     if not root.is_dir():
         raise AutogenError(f"{root}: no such directory (has `autogenv2 run` been started?)")
     index, errors = open_synced(root, rescan)
     with index:
-        return index.rows(only, columns), errors
+        return index.rows(only, columns, decode), errors
+
+
+def csv_text(table: list[dict[str, Any]]) -> str:
+    """Undecoded rows (``rows(..., decode=False)``) as CSV with the columns of :func:`results`."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    writer.writerows([row[key] for key in COLUMNS] for row in table)
+    return buffer.getvalue()
 
 
 def results(root: Path | str) -> "Any":

@@ -56,7 +56,8 @@ class MCReader(Reader):
         except (OSError, RuntimeError, KeyError, ValueError) as exc:
             return ReadResult(verdict=Verdict.failed, reason=f"{params['output']} is unreadable ({exc}); move it "
                               "aside and `autogenv2 run --retry-failed` to start the run afresh")
-        read = self.judge(energy, weights, int(params["options"]["nblocks"]), params["output"])
+        requested = int(params.get("total_blocks", params["options"]["nblocks"]))
+        read = self.judge(energy, weights, requested, params["output"])
         read.results.update(read_twist(directory))
         return read
 

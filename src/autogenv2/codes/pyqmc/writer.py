@@ -106,6 +106,11 @@ class PyQMCWriter(Writer):
             "wavefunction": os.path.relpath(wavefunction, directory) if wavefunction else None,
             "options": self.recipe_options(),
         }
+        limit = getattr(self, "attempt_limit", None)
+        if "nblocks" in params["options"]:
+            params["total_blocks"] = params["options"]["nblocks"]  # what the element needs in all
+            if limit is not None:  # this attempt stops cleanly here (sized to the walltime)
+                params["options"]["nblocks"] = min(limit, params["options"]["nblocks"])
         (directory / "params.json").write_text(json.dumps(params, indent=1))
         (directory / "run.py").write_text(SCRIPT.format(method=self.method_name))
         return ["params.json", "run.py"]
@@ -146,6 +151,7 @@ class VMCWriter(PyQMCWriter):
     sampling = ("nblocks",)
 
     nblocks: int = Field(20, ge=1, description="total blocks over all attempts")
+    attempt_limit: int | None = Field(None, ge=1, description="set by the Manager: blocks to reach this attempt")
     nsteps_per_block: int = Field(10, ge=1)
     tstep: float = Field(0.5, gt=0)
 
@@ -166,6 +172,7 @@ class DMCWriter(PyQMCWriter):
     sampling = ("nblocks",)
 
     nblocks: int = Field(100, ge=1, description="total blocks over all attempts")
+    attempt_limit: int | None = Field(None, ge=1, description="set by the Manager: blocks to reach this attempt")
     tstep: float = Field(0.02, gt=0)
     nsteps_per_block: int | None = Field(None, ge=1, description="default max(1, int(0.1/tstep))")
 

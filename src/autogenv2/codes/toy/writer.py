@@ -47,7 +47,7 @@ def save(data):
 
 x = series["x"][-1] if series["x"] else P["sigma"] * random.Random(f"{P['seed']}:start").gauss(0.0, 1.0)
 scale = math.sqrt(1.0 - P["phi"] ** 2) * P["sigma"]
-for i in range(len(series["energy"]), P["nblocks"]):
+for i in range(len(series["energy"]), min(P["nblocks"], P.get("attempt_limit") or P["nblocks"])):
     time.sleep(P["seconds_per_block"])
     x = P["phi"] * x + scale * random.Random(f"{P['seed']}:{i}").gauss(0.0, 1.0)
     series["energy"].append(P["mean"] + x + P["transient"] * math.exp(-i / P["transient_blocks"]))
@@ -64,6 +64,7 @@ class ToyWriter(Writer):
     sampling: ClassVar[tuple[str, ...]] = ("nblocks",)
 
     nblocks: int = Field(20, ge=1, description="total blocks over all attempts")
+    attempt_limit: int | None = Field(None, ge=1, description="set by the Manager: blocks to reach this attempt")
     mean: float = -1.0
     sigma: float = Field(0.1, gt=0, description="stationary standard deviation of one block")
     phi: float = Field(0.5, ge=0, lt=1, description="lag-1 autocorrelation of the blocks")
@@ -79,7 +80,7 @@ class ToyWriter(Writer):
         params = {"output": OUTPUT, "starts": STARTS, "nblocks": self.nblocks, "mean": self.mean,
                   "sigma": self.sigma, "phi": self.phi, "seconds_per_block": self.seconds_per_block,
                   "seed": self.seed, "transient": self.transient, "transient_blocks": self.transient_blocks,
-                  "tstep": self.tstep, "stable_tstep": self.stable_tstep}
+                  "tstep": self.tstep, "stable_tstep": self.stable_tstep, "attempt_limit": self.attempt_limit}
         (directory / "params.json").write_text(json.dumps(params, indent=1))
         (directory / "run.py").write_text(SCRIPT)
         return ["params.json", "run.py"]
