@@ -74,3 +74,33 @@ def test_python_api_rejects_bad_option(tmp_path: Path) -> None:
                                                              options={"atom": "H 0 0 0", "spin": 1, "chrage": 0})])])
     with pytest.raises(PlanError, match="chrage.*charge"):
         plan.check()
+
+
+def test_scans_expand_and_record_their_variables(tmp_path: Path) -> None:
+    text = TINY_PLAN.replace('[[jobs]]\nid = "h2"\n', "") + (
+        '[[scans]]\nid = "r{r}-t{t}"\nvary = { r = [1.2, 1.4], t = [0.01, 0.02] }\n'
+        'scf = { atom = "H 0 0 0; H 0 0 {r}" }\ndmc = { tstep = "{t}" }\n')
+    (tmp_path / "plan.toml").write_text(text)
+    plan = load_plan(tmp_path / "plan.toml")
+    assert [j.id for j in plan.jobs] == ["r1.2-t0.01", "r1.2-t0.02", "r1.4-t0.01", "r1.4-t0.02"]
+    job = plan.jobs[3]
+    assert job.variables == {"r": 1.4, "t": 0.02}
+    assert job.steps[0].options["atom"] == "H 0 0 0; H 0 0 1.4" and job.steps[3].options["tstep"] == 0.02
+
+
+def test_foreach_fans_out_from_one_upstream_step(tmp_path: Path) -> None:
+    text = TINY_PLAN.replace('name = "dmc"\ncode = "pyqmc"\nmethod = "dmc"\n',
+                             'name = "dmc"\ncode = "pyqmc"\nmethod = "dmc"\nforeach = { tstep = [0.01, 0.04] }\n')
+    (tmp_path / "plan.toml").write_text(text)
+    steps = load_plan(tmp_path / "plan.toml").jobs[0].steps
+    assert [s.name for s in steps] == ["scf", "opt", "vmc", "dmc-tstep0.01", "dmc-tstep0.04"]
+    assert [s.after for s in steps] == [None, "scf", "opt", "vmc", "vmc"]
+    assert [s.options["tstep"] for s in steps[3:]] == [0.01, 0.04]
+
+
+def test_bad_scan_template_names_the_field(tmp_path: Path) -> None:
+    text = TINY_PLAN.replace('[[jobs]]\nid = "h2"\n', "") + (
+        '[[scans]]\nid = "r{r}"\nvary = { r = [1.2] }\nscf = { atom = "H 0 0 0; H 0 0 {x.__class__}" }\n')
+    (tmp_path / "plan.toml").write_text(text)
+    with pytest.raises(PlanError, match="not one of the scan variables"):
+        load_plan(tmp_path / "plan.toml")

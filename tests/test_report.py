@@ -148,3 +148,17 @@ def test_nothing_to_plot_still_writes_page(tmp_path: Path) -> None:
                                             ("H 0 0 x; H 0 0 1", None)])
 def test_bond_length(atom: str, expected: float | None) -> None:
     assert bond_length(atom) == expected
+
+
+def test_scan_prefers_the_recorded_scan_variables(tmp_path: Path) -> None:
+    """Jobs whose options differ first in a seed: the recorded variable, not the seed, is the axis."""
+    root = tmp_path / "runs"
+    for seed, (lam, energy) in enumerate(((0.5, -1.10), (1.0, -1.15), (2.0, -1.12))):
+        job_dir = root / f"lam{lam}"
+        job_dir.mkdir(parents=True)
+        JobStatus(job_id=f"lam{lam}", variables={"lam": lam}, elements=[
+            element("vmc", "vmc", {"seed": 10 + seed, "nblocks": 20}, {"energy": energy, "error": 0.002})
+        ]).save(job_dir)
+    build_report(root, tmp_path / "out")
+    (scan,) = json.loads((tmp_path / "out" / "report.json").read_text())["sections"]["scan"]
+    assert scan["xlabel"] == "lam" and scan["x"] == [0.5, 1.0, 2.0] and scan["energy"] == [-1.10, -1.15, -1.12]

@@ -32,11 +32,15 @@ class JobRun:
         inside(self.directory.parent, self.directory)
         status = JobStatus.load(self.directory)
         if status is None:
-            self.status = JobStatus(job_id=self.job.id, elements=[new_element(s) for s in self.job.steps])
+            self.status = JobStatus(job_id=self.job.id, variables=self.job.variables,
+                                    elements=[new_element(s) for s in self.job.steps])
             self.save()
             return []
         self.status = status
         messages, rejudge = reconcile_steps(status, self.job.steps, self.directory)
+        if status.variables != self.job.variables:
+            status.variables = self.job.variables
+            messages.append(f"{self.job.id}: variables now {self.job.variables}")
         if messages:
             self.save()
         for name in rejudge:

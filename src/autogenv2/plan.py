@@ -97,6 +97,8 @@ class Job(BaseModel):
 
     id: str
     steps: list[Step]
+    variables: dict[str, Any] = Field(default_factory=dict)
+    """What this job is a point of (scan variables, or labels given in [[jobs]]); used by reports."""
 
     @field_validator("id")
     @classmethod
@@ -215,7 +217,10 @@ def _expand_job(entry: Any, template: list[Any], prefix: str, index: int) -> dic
         raise PlanError(f"{where}: no steps (give a top-level [[steps]] template or the job's own 'steps')")
     names = [s.get("name") if isinstance(s, dict) and isinstance(s.get("name"), str) else None
              for s in steps_raw]
-    overrides = {k: v for k, v in entry.items() if k not in ("id", "steps")}
+    overrides = {k: v for k, v in entry.items() if k not in ("id", "steps", "variables")}
+    variables = entry.get("variables", {})
+    if not isinstance(variables, dict):
+        raise PlanError(f"{where}: 'variables' must be a table, e.g. variables = {{ r = 1.4 }}")
     for key, value in overrides.items():
         if key not in names:
             raise PlanError(f"{where}: unknown key {key!r}; a table here must be named after a step "
@@ -237,7 +242,7 @@ def _expand_job(entry: Any, template: list[Any], prefix: str, index: int) -> dic
         previous = merged
         expanded = expand_foreach(merged, f"{where}, step {merged.get('name')!r}")
         steps += [_make_step(s, where, index) for s in expanded]
-    return {"id": job_id, "steps": steps}
+    return {"id": job_id, "steps": steps, "variables": variables}
 
 
 def _make_step(merged: dict[str, Any], where: str, index: int) -> dict[str, Any]:

@@ -45,6 +45,7 @@ class Run:
     result: dict[str, Any]
     directory: Path
     outputs: dict[str, Path]
+    variables: dict[str, Any] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -91,7 +92,8 @@ def collect(root: Path) -> list[Run]:
             runs.append(Run(job=status.job_id, name=element.name, code=element.code, method=element.method,
                             options=dict(element.spec.get("options", {})), result=dict(element.result),
                             directory=job_dir / element.name,
-                            outputs={k: job_dir / v for k, v in element.outputs.items()}))
+                            outputs={k: job_dir / v for k, v in element.outputs.items()},
+                            variables=dict(status.variables)))
     return runs
 
 
@@ -171,9 +173,14 @@ def scan_series(runs: list[Run]) -> list[Series]:
 def scan_variable(runs: list[Run], jobs: list[str]) -> tuple[str, dict[str, float]] | None:
     """The first option (in step order) that differs between jobs, as a number per job.
 
-    A differing two-atom ``atom`` string becomes the bond length; a number is used as is.
-    (Scans do not record their variables yet, so they are derived from the options.)
+    A scan's recorded variables come first; otherwise a differing two-atom ``atom`` string
+    becomes the bond length and a number is used as is.
     """
+    recorded = {r.job: r.variables for r in runs}
+    for key in recorded.get(jobs[0], {}):  # a scan's own variables, when the plan recorded them
+        values = {job: recorded.get(job, {}).get(key) for job in jobs}
+        if all(_finite(v) for v in values.values()) and len(set(values.values())) > 1:
+            return key, {job: float(v) for job, v in values.items()}  # type: ignore[arg-type]
     first = [r for r in runs if r.job == jobs[0]]
     for step in first:
         others = {r.job: r for r in runs if r.name == step.name}

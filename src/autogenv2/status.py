@@ -86,6 +86,8 @@ class JobStatus(BaseModel):
 
     schema_version: int = SCHEMA_VERSION
     job_id: str
+    variables: dict[str, Any] = Field(default_factory=dict)
+    """The plan's variables of this job (scan point), kept for reports."""
     elements: list[ElementStatus] = Field(default_factory=list)
     updated_at: float = Field(default_factory=time.time)
 

@@ -17,8 +17,9 @@ from .errors import StatusError
 STATUS_FILE = "status.json"
 """Each job's status file, in ``<root>/<jobid>/``."""
 
-SCHEMA_VERSION = 2
-"""Version of status.json. Changelog: 1 — first version; 2 — elements record ``lineage``."""
+SCHEMA_VERSION = 3
+"""Version of status.json. Changelog: 1 — first version; 2 — elements record ``lineage``;
+3 — jobs record their plan ``variables``."""
 
 
 def migrate_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
@@ -29,7 +30,13 @@ def migrate_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-MIGRATIONS: dict[int, Any] = {1: migrate_v1_to_v2}
+def migrate_v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 3 added the job's ``variables`` (none known for older jobs)."""
+    data.setdefault("variables", {})
+    return data
+
+
+MIGRATIONS: dict[int, Any] = {1: migrate_v1_to_v2, 2: migrate_v2_to_v3}
 """``MIGRATIONS[n]`` turns a version-n dict into version n+1."""
 
 

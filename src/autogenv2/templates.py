@@ -70,7 +70,7 @@ def expand_scans(scans: Any, prefix: str) -> list[dict[str, Any]]:
         names = list(vary)
         for point in itertools.product(*(vary[n] for n in names)):
             variables = dict(zip(names, point))
-            job = {"id": substitute(scan["id"], variables, f"{where}.id")}
+            job = {"id": substitute(scan["id"], variables, f"{where}.id"), "variables": variables}
             job.update(substitute(rest, variables, where))
             jobs.append(job)
     return jobs
