@@ -266,3 +266,23 @@ def test_controller_restart_mid_ensemble(tmp_path: Path, submitted: None, contro
     assert dmc.state is State.done and dmc.result["blocks"] == 400
     assert len(dmc.attempts) == 1 and dmc.attempts[0].runner_id.isdigit(), "the job survived the outage"
     assert_merged_estimate(tmp_path / "runs" / "j" / "dmc", dmc.result, 5, 400)
+
+
+def test_bundling_profile_packs_small_elements_into_one_allocation(tmp_path: Path, submitted: None) -> None:
+    """A profile with bundle = 3: three jobs' toy runs share one SLURM job, each judged by its own token."""
+    (tmp_path / "machines.toml").write_text(MACHINES + "bundle = 3\n")
+    jobs = [Job(id=f"b{i}", steps=[Step(name="mc", code="toy", method="mc", runner="cluster",
+                                         options={"nblocks": 20, "seconds_per_block": 0.0, "seed": i})])
+            for i in range(3)]
+    plan = Plan(root=tmp_path / "runs", jobs=jobs, machines=tmp_path / "machines.toml").check()
+    first = reconcile(plan)
+    assert any("bundled 3 attempts into cluster job" in a for a in first.actions), first.actions
+    watch(plan, interval=1.0, on_pass=lambda report: None, max_passes=120)
+    attempts = [JobStatus.load(tmp_path / "runs" / f"b{i}").element("mc").attempts for i in range(3)]  # type: ignore[union-attr]
+    assert all(len(a) == 1 for a in attempts)
+    ids = {a[0].runner_id for a in attempts}
+    assert len(ids) == 1 and next(iter(ids)).isdigit(), ids
+    for i in range(3):
+        element = JobStatus.load(tmp_path / "runs" / f"b{i}").element("mc")  # type: ignore[union-attr]
+        assert element.state is State.done and element.result["blocks"] == 20
+        assert (tmp_path / "runs" / f"b{i}" / "mc" / ".autogenv2" / f"{element.attempts[0].token}.exit").exists()

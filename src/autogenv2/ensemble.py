@@ -10,21 +10,22 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 from pathlib import Path
+from typing import Callable, Iterator
 
 from filelock import Timeout
 
 from .errors import AutogenError
+from .fastpath import lock, locked_error, noop_states, plan_fingerprint
+from .index import Index
 from .job import JobRun
 from .manager import Context
-from .index import Index
-from .fastpath import lock, locked_error, noop_states, plan_fingerprint
 from .plan import Plan, Step, load_plan
 from .profiles import MachineProfile, load_profiles
 from .runners import Runner
-from .runners.base import Resources, RunStatus
+from .runners.base import Resources, RunRequest, RunStatus
 from .states import State
+from .status import Attempt
 
 
 
@@ -61,6 +62,11 @@ class RunnerPool:
         if name not in self._runners:
             self._runners[name] = self._profile(name).make_runner()
         return self._runners[name]
+
+    def bundle_size(self, name: str) -> int:
+        """How many attempts one allocation of this profile may carry (1 = no bundling)."""
+        profile = self._profile(name)
+        return profile.bundle if hasattr(self.get(name), "start_bundle") else 1
 
     def resources(self, step: Step) -> Resources:
         """The profile's default resources overlaid with the step's own."""
@@ -119,13 +125,14 @@ def _reconcile_locked(plan: Plan, retry_failed: bool) -> tuple[PassReport, list[
         if retry_failed:
             report.messages += _reopen_failed(run)
         jobs.append(run)
-    ctx = Context(runners=pool.get, resources=pool.resources)
+    ctx = Context(runners=pool.get, resources=pool.resources, bundle_size=pool.bundle_size)
     ctx.polled, ctx.active = _poll_all(jobs, pool, report)
     for run in jobs:
         try:
             report.actions += run.advance(ctx)
         except AutogenError as exc:
             report.errors.append(f"job {run.job.id!r}: {exc}")
+    flush_bundles(ctx, pool, report)
     for run in jobs:
         assert run.status is not None
         for element in run.status.elements:
@@ -133,6 +140,33 @@ def _reconcile_locked(plan: Plan, retry_failed: bool) -> tuple[PassReport, list[
         report.unfinished += 0 if run.is_finished() else 1
     report.unfinished += len(plan.jobs) - len(jobs)
     return report, jobs
+
+
+def flush_bundles(ctx: Context, pool: RunnerPool, report: PassReport) -> None:
+    """Submit the attempts deferred by bundling profiles, up to ``bundle`` per allocation.
+
+    Each attempt was saved as ``submitting`` before; if autogenv2 dies before the allocation's id
+    is saved, the next passes find the attempts by their tokens or abandon them by claiming the
+    token, so a late start never runs a program twice.
+    """
+    for runner_name, items in ctx.pending.items():
+        size = pool.bundle_size(runner_name)
+        groups: dict[str, list[tuple[RunRequest, Attempt, Callable[[], None]]]] = {}
+        for item in items:
+            groups.setdefault(item[0].resources.model_dump_json(), []).append(item)
+        for group in groups.values():
+            for start in range(0, len(group), size):
+                chunk = group[start:start + size]
+                try:
+                    job_id = pool.get(runner_name).start_bundle([request for request, _, _ in chunk])  # type: ignore[attr-defined]
+                except AutogenError as exc:
+                    report.errors.append(f"runner {runner_name!r}: bundle of {len(chunk)} not submitted ({exc})")
+                    continue
+                for _, attempt, save in chunk:
+                    attempt.runner_id, attempt.phase, attempt.submitted_at = job_id, "queued", time.time()
+                    save()
+                report.actions.append(f"bundled {len(chunk)} attempts into {runner_name} job {job_id}")
+    ctx.pending.clear()
 
 
 def _poll_all(jobs: list[JobRun], pool: RunnerPool,

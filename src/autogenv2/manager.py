@@ -51,6 +51,9 @@ class Context:
     polled: dict[str, RunStatus] = field(default_factory=dict)
     active: dict[str, int] = field(default_factory=dict)
     save: Callable[[], None] = lambda: None
+    bundle_size: Callable[[str], int] = lambda runner: 1
+    pending: dict[str, list[tuple[RunRequest, Attempt, Callable[[], None]]]] = field(default_factory=dict)
+    """Attempts waiting to be submitted together at the end of the pass (bundling profiles)."""
 
     def has_capacity(self, runner_name: str) -> bool:
         return self.active.get(runner_name, 0) < self.runners(runner_name).max_active
@@ -181,10 +184,13 @@ class Manager:
     def _submit(self, ctx: Context, attempt: Attempt) -> str:
         request = RunRequest(directory=self.directory, argv=self.writer.command(), token=attempt.token,
                              resources=ctx.resources(self.step_spec))
+        ctx.active[attempt.runner] = ctx.active.get(attempt.runner, 0) + 1
+        if ctx.bundle_size(attempt.runner) > 1:  # submitted with others by the pass (ensemble.flush_bundles)
+            ctx.pending.setdefault(attempt.runner, []).append((request, attempt, ctx.save))
+            return f"attempt {attempt.number} waits to be bundled"
         attempt.runner_id = ctx.runners(attempt.runner).start(request)
         attempt.phase = "queued"
         attempt.submitted_at = time.time()
-        ctx.active[attempt.runner] = ctx.active.get(attempt.runner, 0) + 1
         return f"started attempt {attempt.number} ({attempt.runner} {attempt.runner_id})"
 
     def _follow(self, ctx: Context) -> str | None:

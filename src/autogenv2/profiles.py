@@ -42,6 +42,8 @@ class MachineProfile(BaseModel):
     flavor: Literal["pbspro", "torque"] | None = None
     """PBS only: which qstat/qsub dialect the site speaks (default pbspro)."""
     resources: Resources = Field(default_factory=Resources)
+    bundle: int = Field(default=1, ge=1, le=1000)
+    """Pack up to this many attempts with equal resources into one allocation, run one after another."""
 
     @model_validator(mode="before")
     @classmethod
