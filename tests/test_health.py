@@ -84,3 +84,19 @@ def test_a_problem_that_survives_its_fix_fails_the_element(tmp_path: Path) -> No
     assert element.state.value == "failed"
     assert "still fails after its fix" in element.reason and "population" in element.reason
     assert element.writer["tstep"] == pytest.approx(0.1)
+
+
+def test_health_on_recorded_real_qwalk_runs(tmp_path: Path) -> None:
+    """Real engine output: QWalk's H-atom DMC has one outlier block; the H2 DMC is healthy."""
+    import shutil
+
+    from autogenv2.codes.qwalk.reader import QWalkReader
+    from conftest import SHARED
+
+    cases = SHARED / "qwalk" / "cases"
+    if not cases.is_dir():
+        pytest.skip(f"recorded QWalk cases not found in {cases}")
+    for case, expected in (("repo_h_dmc", ["spikes"]), ("dmc_h2", [])):
+        shutil.copytree(cases / case, tmp_path / case)
+        result = QWalkReader().read(tmp_path / case, 0)
+        assert [f["check"] for f in result.results["health"]] == expected, (case, result.results["health"])

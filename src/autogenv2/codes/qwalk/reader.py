@@ -21,7 +21,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from ... import stats
+from ... import health, stats
 from ...errors import OptionError
 from ...states import Verdict
 from ..base import Reader, ReadResult
@@ -101,8 +101,9 @@ def summarize(series: lp.Series | None, warmup: int | None = None) -> dict[str, 
     with np.errstate(all="ignore"):
         est = stats.estimate(series.energy, weights, cut)
         var = None if series.energyvar is None else stats.estimate(series.energyvar, weights, cut).mean
+    relative = None if weights is None else weights / float(np.median(weights))  # mean weight per walker ~ 1
     return {"energy": _finite(est.mean), "error": _finite(est.error), "variance": _finite(var),
-            "blocks": n, "warmup": cut}
+            "blocks": n, "warmup": cut, "health": health.check_series(series.energy, relative, cut)}
 
 
 def _changed_within_errors(a: float, da: float, b: float, db: float) -> bool:
