@@ -94,8 +94,7 @@ def test_health_on_recorded_real_qwalk_runs(tmp_path: Path) -> None:
     from conftest import SHARED
 
     cases = SHARED / "qwalk" / "cases"
-    if not cases.is_dir():
-        pytest.skip(f"recorded QWalk cases not found in {cases}")
+    assert cases.is_dir(), f"recorded QWalk cases not found in {cases} (set AUTOGENV2_SHARED)"
     for case, expected in (("repo_h_dmc", ["spikes"]), ("dmc_h2", [])):
         shutil.copytree(cases / case, tmp_path / case)
         result = QWalkReader().read(tmp_path / case, 0)
