@@ -13,25 +13,27 @@ one, while gosling reports the plain standard error of the block means (divided 
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 from pydantic import Field
 
-from ... import health, stats
-from ...errors import OptionError
+from ... import stats
 from ...states import Verdict
 from ..base import Reader, ReadResult
 from . import logparse as lp
+from .estimates import (CONVERGENCE_SIGMAS, finite_or_none, gosling_warmup, linear_converged,
+                        optimize_converged, summarize)
+from .rundir import find_runs, find_streams, only_run
+
+__all__ = ["CONVERGENCE_SIGMAS", "QWalkReader", "find_runs", "find_streams", "gosling_warmup", "judge",
+           "load_run", "only_run", "summarize"]
 
 MethodName = Literal["vmc", "dmc", "optimize", "linear", "postprocess", "test"]
 SAMPLING = ("VMC", "DMC")
 OPTIMIZERS = ("OPTIMIZE", "LINEAR")
 
-CONVERGENCE_SIGMAS = 2.0
 """An optimization has converged when its last change is within this many combined error bars."""
 
 KILLED = {2: "SIGINT", 9: "SIGKILL", 15: "SIGTERM"}
@@ -65,75 +67,6 @@ QWALK_ERRORS: tuple[tuple[str, str], ...] = (
     ("brackets", "unbalanced braces in the input"),
     ("STATES section", "STATES does not match NSPIN"),
 )
-
-
-def gosling_warmup(energy: np.ndarray) -> int:
-    """gosling's equilibration cut (FORMAT.md §7, ``Properties_final_average::blockReduce``).
-
-    Only with more than 5 blocks: take the unweighted mean and population SD of the blocks from
-    ``n // 5`` on; drop every block before the first one within one SD of that mean.
-
-    >>> gosling_warmup(np.array([5.0, 3.0, 1.0, 1.1, 0.9, 1.0, 1.05, 0.95]))
-    2
-    """
-    n = energy.size
-    if n <= 5:
-        return 0
-    tail = energy[n // 5:]
-    mean = tail.mean()
-    sd = math.sqrt(float(((tail - mean) ** 2).mean()))
-    close = np.flatnonzero(np.abs(energy - mean) < sd)
-    return int(close[0]) if close.size else 0
-
-
-def _finite(value: float | None) -> float | None:
-    """JSON (allow_nan=False) has no NaN/inf: those become None."""
-    return float(value) if value is not None and math.isfinite(value) else None
-
-
-def summarize(series: lp.Series | None, warmup: int | None = None) -> dict[str, Any]:
-    """Energy, error, variance of one label's merged blocks; ``warmup=None`` uses gosling's rule."""
-    if series is None or series.nblocks == 0:
-        return {"energy": None, "error": None, "variance": None, "blocks": 0, "warmup": 0}
-    n = series.nblocks
-    cut = gosling_warmup(series.energy) if warmup is None else min(warmup, n - 1)
-    weights = series.totweight if np.all(series.totweight > 0) else None
-    with np.errstate(all="ignore"):
-        est = stats.estimate(series.energy, weights, cut)
-        var = None if series.energyvar is None else stats.estimate(series.energyvar, weights, cut).mean
-    relative = None if weights is None else weights / float(np.median(weights))  # mean weight per walker ~ 1
-    return {"energy": _finite(est.mean), "error": _finite(est.error), "variance": _finite(var),
-            "blocks": n, "warmup": cut, "health": health.check_series(series.energy, relative, cut)}
-
-
-def _changed_within_errors(a: float, da: float, b: float, db: float) -> bool:
-    return abs(b - a) <= CONVERGENCE_SIGMAS * math.hypot(da, db)
-
-
-def linear_converged(steps: list[tuple[float, float]], halted: bool) -> bool:
-    """LINEAR: the last two iterations' energies agree within their error bars (or QWalk halted)."""
-    if halted:
-        return True
-    return len(steps) >= 2 and _changed_within_errors(*steps[-2], *steps[-1])
-
-
-def optimize_converged(sections: list[lp.MethodReport]) -> bool:
-    """OPTIMIZE: final objective (variance about EREF) of the last two sections agree.
-
-    Each section draws a fresh sample of NCONFIG walkers, so its variance carries an error of
-    about ``d * sqrt(2 / (nconfig - 1))``; with one section its last two iterations are compared.
-    """
-    def point(values: list[float], nconfig: int | None) -> tuple[float, float]:
-        return values[-1], values[-1] * math.sqrt(2.0 / max((nconfig or 2048) - 1, 1))
-
-    done = [s for s in sections if s.dispersions]
-    if len(done) >= 2:
-        return _changed_within_errors(*point(done[-2].dispersions, done[-2].nconfig),
-                                      *point(done[-1].dispersions, done[-1].nconfig))
-    if done and len(done[0].dispersions) >= 2:
-        d = done[0].dispersions
-        return _changed_within_errors(*point(d[:-1], done[0].nconfig), *point(d, done[0].nconfig))
-    return False
 
 
 @dataclass
@@ -193,13 +126,13 @@ def method_results(run: RunFiles, i: int, warmup: int | None) -> dict[str, Any]:
         group = [run.report(j) for j in _group(run, i)]
         if kind == "LINEAR":
             steps = [s for r in group for s in r.steps]
-            res["iterations"] = [{"energy": _finite(e), "error": _finite(d)} for e, d in steps]
+            res["iterations"] = [{"energy": finite_or_none(e), "error": finite_or_none(d)} for e, d in steps]
             if steps:
-                res.update(energy=_finite(steps[-1][0]), error=_finite(steps[-1][1]))
+                res.update(energy=finite_or_none(steps[-1][0]), error=finite_or_none(steps[-1][1]))
         else:
-            res["iterations"] = [{"dispersion": _finite(d)} for r in group for d in r.dispersions]
-            res.update(energy=_finite(group[-1].eref),
-                       variance=_finite(group[-1].dispersions[-1]) if group[-1].dispersions else None)
+            res["iterations"] = [{"dispersion": finite_or_none(d)} for r in group for d in r.dispersions]
+            res.update(energy=finite_or_none(group[-1].eref),
+                       variance=finite_or_none(group[-1].dispersions[-1]) if group[-1].dispersions else None)
     elif kind == "POSTPROCESS":
         res.update(_postprocess(run.directory / f"{run.prefix}.json"))
     elif kind == "TEST":
@@ -221,7 +154,7 @@ def _postprocess(path: Path) -> dict[str, Any]:
         value, error, sigma = (float(energy[k][0]) for k in ("value", "error", "sigma"))
     except (OSError, ValueError, KeyError, IndexError, TypeError):
         return {}
-    return {"energy": _finite(value), "error": _finite(error), "variance": _finite(sigma * sigma)}
+    return {"energy": finite_or_none(value), "error": finite_or_none(error), "variance": finite_or_none(sigma * sigma)}
 
 
 def decode_signal(code: int | None) -> int | None:
@@ -401,54 +334,3 @@ def _result(verdict: Verdict, reason: str, results: dict[str, Any] | None = None
 
 
 # ------------------------------------------------------------------------ finding runs and streams
-
-def find_runs(directory: Path) -> list[str]:
-    """Run ids (input file names) in ``directory``: every ``X.o`` (QWalk opens it first thing),
-    else the ``qwalk X`` commands of a run_meta.json (a run that died before writing anything)."""
-    directory = Path(directory)
-    names = sorted(p.name[:-2] for p in directory.glob("*.o") if p.is_file())
-    return names or list(dict.fromkeys(e["run_id"] for e in _meta_entries(directory)))
-
-
-def only_run(directory: Path) -> str | None:
-    runs = find_runs(directory)
-    if len(runs) > 1:
-        raise OptionError(f"QWalkReader: several QWalk runs in {directory} ({', '.join(runs)}): set run_id")
-    return runs[0] if runs else None
-
-
-def _meta_entries(directory: Path) -> list[dict[str, Any]]:
-    """Runs recorded in a harness's run_meta.json: ``[{"command": "qwalk X", ...}]``."""
-    try:
-        entries = json.loads((directory / "run_meta.json").read_text())
-    except (OSError, ValueError):
-        return []
-    found = []
-    for entry in entries if isinstance(entries, list) else []:
-        words = str(entry.get("command", "")).split() if isinstance(entry, dict) else []
-        if any(Path(w).name.startswith("qwalk") for w in words[:-1]):
-            found.append({**entry, "run_id": words[-1]})
-    return found
-
-
-def _tail(path: Path, limit: int = 4 << 20) -> str:
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(max(path.stat().st_size - limit, 0))
-            return handle.read().decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def find_streams(directory: Path, run_id: str) -> tuple[str, str, int | None]:
-    """stdout, stderr and exit code of the last attempt: from run_meta.json if it names this run,
-    else the runner's stdout.txt / stderr.txt (exit code unknown)."""
-    directory = Path(directory)
-    entries = [e for e in _meta_entries(directory) if e["run_id"] == run_id]
-    if entries:
-        last = entries[-1]
-        code = last.get("returncode")
-        return (_tail(directory / Path(str(last.get("stdout", "stdout.txt"))).name),
-                _tail(directory / Path(str(last.get("stderr", "stderr.txt"))).name),
-                code if isinstance(code, int) else None)
-    return _tail(directory / "stdout.txt"), _tail(directory / "stderr.txt"), None

@@ -1,0 +1,81 @@
+"""Energies, error bars and convergence of QWalk runs: gosling's warm-up rule and our reblocking."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ... import health, stats
+from . import logparse as lp
+
+CONVERGENCE_SIGMAS = 2.0
+
+
+def gosling_warmup(energy: np.ndarray) -> int:
+    """gosling's equilibration cut (FORMAT.md §7, ``Properties_final_average::blockReduce``).
+
+    Only with more than 5 blocks: take the unweighted mean and population SD of the blocks from
+    ``n // 5`` on; drop every block before the first one within one SD of that mean.
+
+    >>> gosling_warmup(np.array([5.0, 3.0, 1.0, 1.1, 0.9, 1.0, 1.05, 0.95]))
+    2
+    """
+    n = energy.size
+    if n <= 5:
+        return 0
+    tail = energy[n // 5:]
+    mean = tail.mean()
+    sd = math.sqrt(float(((tail - mean) ** 2).mean()))
+    close = np.flatnonzero(np.abs(energy - mean) < sd)
+    return int(close[0]) if close.size else 0
+
+
+def finite_or_none(value: float | None) -> float | None:
+    """JSON (allow_nan=False) has no NaN/inf: those become None."""
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
+def summarize(series: lp.Series | None, warmup: int | None = None) -> dict[str, Any]:
+    """Energy, error, variance of one label's merged blocks; ``warmup=None`` uses gosling's rule."""
+    if series is None or series.nblocks == 0:
+        return {"energy": None, "error": None, "variance": None, "blocks": 0, "warmup": 0}
+    n = series.nblocks
+    cut = gosling_warmup(series.energy) if warmup is None else min(warmup, n - 1)
+    weights = series.totweight if np.all(series.totweight > 0) else None
+    with np.errstate(all="ignore"):
+        est = stats.estimate(series.energy, weights, cut)
+        var = None if series.energyvar is None else stats.estimate(series.energyvar, weights, cut).mean
+    relative = None if weights is None else weights / float(np.median(weights))  # mean weight per walker ~ 1
+    return {"energy": finite_or_none(est.mean), "error": finite_or_none(est.error), "variance": finite_or_none(var),
+            "blocks": n, "warmup": cut, "health": health.check_series(series.energy, relative, cut)}
+
+
+def _changed_within_errors(a: float, da: float, b: float, db: float) -> bool:
+    return abs(b - a) <= CONVERGENCE_SIGMAS * math.hypot(da, db)
+
+
+def linear_converged(steps: list[tuple[float, float]], halted: bool) -> bool:
+    """LINEAR: the last two iterations' energies agree within their error bars (or QWalk halted)."""
+    if halted:
+        return True
+    return len(steps) >= 2 and _changed_within_errors(*steps[-2], *steps[-1])
+
+
+def optimize_converged(sections: list[lp.MethodReport]) -> bool:
+    """OPTIMIZE: final objective (variance about EREF) of the last two sections agree.
+
+    Each section draws a fresh sample of NCONFIG walkers, so its variance carries an error of
+    about ``d * sqrt(2 / (nconfig - 1))``; with one section its last two iterations are compared.
+    """
+    def point(values: list[float], nconfig: int | None) -> tuple[float, float]:
+        return values[-1], values[-1] * math.sqrt(2.0 / max((nconfig or 2048) - 1, 1))
+
+    done = [s for s in sections if s.dispersions]
+    if len(done) >= 2:
+        return _changed_within_errors(*point(done[-2].dispersions, done[-2].nconfig),
+                                      *point(done[-1].dispersions, done[-1].nconfig))
+    if done and len(done[0].dispersions) >= 2:
+        d = done[0].dispersions
+        return _changed_within_errors(*point(d[:-1], done[0].nconfig), *point(d, done[0].nconfig))
+    return False
