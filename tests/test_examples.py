@@ -62,7 +62,7 @@ def test_h2_scan_curve_matches_results(tmp_path: Path) -> None:
     frame = results(root)
     assert set(frame["state"]) == {"done"}
     scan = {s["title"]: s for s in sections["scan"]}["dmc (pyqmc dmc)"]
-    assert scan["xlabel"] == "bond length (bohr)" and scan["x"] == [1.0, 1.4, 2.0]
+    assert scan["xlabel"] == "r" and scan["x"] == [1.0, 1.4, 2.0]  # the scan variable the plan recorded
     dmc = frame[frame["element"] == "dmc"].set_index("job")
     assert scan["energy"] == [dmc.loc[job, "energy"] for job in scan["jobs"]]
     scf = frame[frame["element"] == "scf"].set_index("job")["energy"]
