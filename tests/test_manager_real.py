@@ -62,7 +62,7 @@ def test_walltime_kill_is_progress_and_blocks_merge(tmp_path: Path) -> None:
     assert blocks == sorted(blocks) and blocks[-1] == 150, blocks
     with h5py.File(tmp_path / "j" / "dmc" / "dmc.hdf5", "r") as handle:
         assert list(handle["block"][()]) == list(range(150)), "no block lost or repeated"
-        merged = estimate(handle["energytotal"][()].real, handle["weight"][()], warmup=10)
+        merged = estimate(handle["energytotal"][()].real, handle["weight"][()], warmup=dmc.result["warmup"])
     assert dmc.result["energy"] == pytest.approx(merged.mean, abs=1e-12)
     assert dmc.result["error"] == pytest.approx(merged.error, abs=1e-12)
     assert abs(dmc.result["energy"] - (-1.17447)) < 4 * dmc.result["error"] + 0.003  # exact H2, timestep bias
