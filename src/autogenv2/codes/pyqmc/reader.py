@@ -47,13 +47,10 @@ class MCReader(Reader):
         if exit_code is not None and exit_code > 0:
             return _failure(directory, exit_code, "PyQMC raised an error")
         if not path.exists():
-            if exit_code is not None and exit_code < 0:
-                return ReadResult(verdict=Verdict.incomplete, reason="killed before the first block",
-                                  results={"blocks": 0})
-            return ReadResult(verdict=Verdict.failed, reason=f"{params['output']} was not written", retry=True)
+            return missing_output(params["output"], exit_code)
         try:
             energy, weights = read_blocks(path)
-        except (OSError, RuntimeError, KeyError, ValueError) as exc:
+        except (OSError, RuntimeError, KeyError, ValueError, TypeError) as exc:
             return ReadResult(verdict=Verdict.failed, reason=f"{params['output']} is unreadable ({exc}); move it "
                               "aside and `autogenv2 run --retry-failed` to start the run afresh")
         requested = int(params.get("total_blocks", params["options"]["nblocks"]))
@@ -110,6 +107,13 @@ def read_twist(directory: Path) -> dict[str, Any]:
             "twist_weight": float(info["weight"]), "ntwists": int(info["ntwists"])}
 
 
+def missing_output(name: str, exit_code: int | None) -> ReadResult:
+    """No block file: a killed run had not finished its first block (progress 0), else a failure."""
+    if exit_code is not None and exit_code < 0:
+        return ReadResult(verdict=Verdict.incomplete, reason="killed before the first block", results={"blocks": 0})
+    return ReadResult(verdict=Verdict.failed, reason=f"{name} was not written", retry=True)
+
+
 def read_blocks(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     """Block energies (real part) and DMC weights, trimmed to a common length."""
     with h5py.File(path, "r") as handle:
@@ -140,7 +144,7 @@ class OptimizeReader(Reader):
             with h5py.File(path, "r") as handle:
                 energy = np.asarray(handle["energy"][()]).real if "energy" in handle else np.zeros(0)
                 error = np.asarray(handle["energy_error"][()]).real if "energy_error" in handle else np.zeros(0)
-        except (OSError, RuntimeError, KeyError, ValueError) as exc:
+        except (OSError, RuntimeError, KeyError, ValueError, TypeError) as exc:
             return ReadResult(verdict=Verdict.failed, reason=f"{params['output']} is unreadable ({exc})")
         n = min(energy.size, error.size)
         energy, error = energy[:n], error[:n]

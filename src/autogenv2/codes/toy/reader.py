@@ -10,7 +10,7 @@ from pydantic import Field
 from ...states import Verdict
 from ..base import ReadResult
 from ..failures import last_error_line
-from ..pyqmc.reader import MCReader
+from ..pyqmc.reader import MCReader, missing_output
 from .writer import OUTPUT
 
 
@@ -41,10 +41,7 @@ class ToyReader(MCReader):
             return ReadResult(verdict=Verdict.failed, reason=f"toy run raised an error: {line or exit_code}")
         path = directory / OUTPUT
         if not path.exists():
-            if exit_code is not None and exit_code < 0:
-                return ReadResult(verdict=Verdict.incomplete, reason="killed before the first block",
-                                  results={"blocks": 0})
-            return ReadResult(verdict=Verdict.failed, reason=f"{OUTPUT} was not written", retry=True)
+            return missing_output(OUTPUT, exit_code)
         try:
             energy, weights = read_blocks(path)
             requested = int(json.loads((directory / "params.json").read_text())["nblocks"])
