@@ -1,40 +1,47 @@
 """How efficiently does the target-error control loop reach its target? (issue 6, "Done means")
 
-The loop the Manager uses: run N0 blocks; estimate σ with ``stats.estimate``; while σ > target
-run ``stats.blocks_needed(σ, target, n, safety)`` more blocks of the *same* series; at most
-``--attempts`` runs in all. Reported per setting, over many seeds:
+The loop is the Manager's: run N0 blocks; let the Reader judge them (``MCReader.judge``, the code
+the PyQMC and toy Readers run: ``stats.estimate`` + ``stats.precision`` +
+``stats.samples_to_target``); while it asks for more, continue the *same* series to the total it
+asks for; at most ``--attempts`` runs. Reported per setting, over many seeds:
 
 - ``run/need``: blocks run ÷ blocks truly needed (mean and 95th percentile; goal: mean ≤ 1.2);
-- ``est_ok``: fraction of seeds whose final *estimated* σ ≤ target;
+- ``est_ok``: fraction of seeds whose final *published* (reblocked) σ ≤ target;
 - ``true_ok``: fraction whose final *true* σ ≤ target (goal for both: ≥ 0.95);
 - ``runs``: mean number of runs (each one is a queued job for a real calculation).
 
-Synthetic part: stationary AR(1) series x_t = φ x_{t-1} + √(1-φ²) ε_t, whose true error of the mean
-is known exactly, so "truly needed" is exact. Real part (``--real``): PyQMC VMC on H2, extended by
-calling VMC again on the same HDF5 file with a larger total ``nblocks``; "truly needed" comes from
-one long reference run.
+``--baseline`` adds the rule used before (plan N·((σ/target)²·1.1 − 1) more blocks from the
+reblocked σ, stop when σ ≤ target) on the same seeds, for comparison.
 
-    python benchmarks/sampling_efficiency.py                       # synthetic, ~15 s
-    python benchmarks/sampling_efficiency.py --seeds 50 --safety 1.1 --real --real-safety 1.1
+Synthetic part: stationary AR(1) series x_t = φ x_{t-1} + √(1-φ²) ε_t, whose true error of the mean
+is known exactly. The size of a problem is set by ``neff``, the number of *independent* samples the
+target needs (truly needed = neff·τ samples, τ = (1+φ)/(1-φ)), because that is what limits how well
+any run can know its own error bar. Real part (``--real``): PyQMC VMC on H2, continued in place
+(same HDF5 file, larger total ``nblocks``); "truly needed" comes from the autocorrelation function
+pooled over the reference run and every seed's chain.
+
+    python benchmarks/sampling_efficiency.py                        # synthetic, ~2 min
+    python benchmarks/sampling_efficiency.py --real --real-seeds 50 # + real PyQMC, ~20 min
 """
 from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from multiprocessing import Pool
 from pathlib import Path
 
-import h5py
 import numpy as np
 from scipy.signal import lfilter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from autogenv2 import stats  # noqa: E402
+from autogenv2.codes.base import Verdict  # noqa: E402
+from autogenv2.codes.pyqmc.reader import MCReader  # noqa: E402
 
 
 # --- the loop under test ------------------------------------------------------------------------
@@ -42,24 +49,32 @@ from autogenv2 import stats  # noqa: E402
 @dataclass(frozen=True)
 class LoopResult:
     n: int          # blocks run in total
-    error: float    # final estimated σ
+    error: float    # final published σ
     runs: int       # runs (jobs) used, including the first
 
 
-def control_loop(run: Callable[[int], np.ndarray], n0: int, target: float, safety: float,
-                 max_runs: int = 6, warmup: int = 0, gate: bool = False) -> LoopResult:
-    """``run(n)`` extends the series to ``n`` blocks in total and returns all of it.
+def control_loop(run: Callable[[int], np.ndarray], n0: int, target: float, max_runs: int = 8,
+                 warmup: int = 0) -> LoopResult:
+    """``run(n)`` extends the series to ``n`` blocks in total and returns all of it."""
+    reader = MCReader(target_error=target, warmup=warmup, min_blocks=2, max_blocks=10**9)
+    n = n0
+    for attempt in range(1, max_runs + 1):
+        read = reader.judge(run(n), None, n, "series")
+        if read.verdict is Verdict.complete or attempt == max_runs or not read.more:
+            break
+        n = int(read.more["nblocks"])
+    return LoopResult(n, float(read.results["error"]), attempt)
 
-    With ``gate``, an estimate with ``reliable=False`` (no reblocking plateau) neither stops the
-    loop nor plans the next run: the run is doubled instead.
-    """
+
+def baseline_loop(run: Callable[[int], np.ndarray], n0: int, target: float, max_runs: int = 8,
+                  warmup: int = 0, safety: float = 1.1) -> LoopResult:
+    """The earlier rule: plan from the reblocked σ with a safety factor; unreliable → double."""
     n = n0
     for attempt in range(1, max_runs + 1):
         est = stats.estimate(run(n), warmup=warmup)
-        trusted = est.reliable or not gate
-        if (est.error <= target and trusted) or attempt == max_runs:
+        if (est.error <= target and est.reliable) or attempt == max_runs:
             break
-        n += n if not trusted else max(1, stats.blocks_needed(est.error, target, est.n, safety))
+        n += n if not est.reliable else max(1, stats.blocks_needed(est.error, target, est.n, safety))
     return LoopResult(n, est.error, attempt)
 
 
@@ -110,13 +125,15 @@ class AR1:
         return self.x
 
 
-def synthetic(safety: float, phi: float, args: argparse.Namespace) -> dict[str, float]:
-    target = ar1_true_error(phi, int(args.factor * args.n0))
+def synthetic_case(args: tuple[str, float, int, int, int, int]) -> dict[str, float | str]:
+    rule, phi, neff, factor, seeds, attempts = args
+    tau = (1 + phi) / (1 - phi)
+    target = ar1_true_error(phi, int(neff * tau))
     needed = ar1_needed(phi, target)
-    results = [control_loop(AR1(phi, seed).extend_to, args.n0, target, safety, args.attempts, gate=args.gate)
-               for seed in range(args.seeds)]
+    loop = control_loop if rule == "new" else baseline_loop
+    results = [loop(AR1(phi, seed).extend_to, max(needed // factor, 8), target, attempts) for seed in range(seeds)]
     ns = np.array([r.n for r in results])
-    return {"safety": safety, "phi": phi, "tau": (1 + phi) / (1 - phi), "need": needed,
+    return {"rule": rule, "phi": phi, "neff": neff, "need": needed,
             **summarize(ns, np.array([r.error for r in results]),
                         np.array([ar1_true_error(phi, int(n)) for n in ns]),
                         np.array([r.runs for r in results]), needed, target)}
@@ -124,80 +141,81 @@ def synthetic(safety: float, phi: float, args: argparse.Namespace) -> dict[str, 
 
 # --- real: PyQMC VMC on H2 ---------------------------------------------------------------------
 
-SCF_SCRIPT = """\
-from pyscf import gto, scf
-mol = gto.M(atom="H 0 0 0; H 0 0 1.4", unit="bohr", basis="cc-pvdz", verbose=0)
-mf = scf.RHF(mol)
-mf.chkfile = "mf.chk"
-mf.kernel()
-"""
-VMC_SCRIPT = """\
-import sys
-import numpy as np
-np.random.seed(int(sys.argv[3]))
-import pyqmc.api as pyq
-pyq.VMC("mf.chk", sys.argv[1], nconfig={nconfig}, nblocks=int(sys.argv[2]),
-        nsteps_per_block={nsteps}, tstep=0.5)
-"""
+SCF = dict(atom="H 0 0 0; H 0 0 1.4", unit="bohr", basis="cc-pvdz", verbose=0)
 
 
-class PyQMCRun:
-    """A VMC run in ``workdir``/``name``.hdf5, extended by rerunning with a larger total nblocks."""
+def _vmc_chain(job: tuple[str, str, int, int, int, list[int] | None, float | None, int]) -> dict:
+    """One seed: the control loop on a real VMC continued in place (runs in a worker process)."""
+    workdir, name, seed, nconfig, nsteps, lengths, target, attempts = job
+    import h5py
+    import pyqmc.api as pyq
+    hdf = os.path.join(workdir, f"{name}.hdf5")
+    calls = [0]
 
-    def __init__(self, workdir: Path, name: str, seed: int) -> None:
-        self.workdir, self.hdf, self.seed, self.calls = workdir, f"{name}.hdf5", seed, 0
-
-    def extend_to(self, n: int) -> np.ndarray:
-        self.calls += 1  # a new seed per call, or a continuation would replay the first call's numbers
-        cmd = [sys.executable, "vmc.py", self.hdf, str(n), str(1000 * self.seed + self.calls)]
-        env = {**os.environ, "OMP_NUM_THREADS": "1"}
-        proc = subprocess.run(cmd, cwd=self.workdir, env=env, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise RuntimeError(f"VMC failed in {self.workdir}: {proc.stderr[-2000:]}")
-        with h5py.File(self.workdir / self.hdf, "r") as f:
+    def extend_to(n: int) -> np.ndarray:
+        calls[0] += 1
+        np.random.seed(1000 * seed + calls[0])  # a new stream per continuation
+        pyq.VMC(os.path.join(workdir, "mf.chk"), hdf, nconfig=nconfig, nblocks=n, nsteps_per_block=nsteps,
+                tstep=0.5)
+        with h5py.File(hdf, "r") as f:
             energies = np.real(f["energytotal"][()])
         if energies.size != n:
-            raise RuntimeError(f"{self.hdf}: {energies.size} blocks after asking for {n}")
+            raise RuntimeError(f"{hdf}: {energies.size} blocks after asking for {n}")
         return energies
 
+    if target is None:  # the reference run
+        return {"energy": extend_to(lengths[0]).tolist()}
+    r = control_loop(extend_to, lengths[0], target, attempts, warmup=1)
+    return {"n": r.n, "error": r.error, "runs": r.runs, "energy": extend_to(r.n).tolist()}
 
-def real(safeties: Sequence[float], args: argparse.Namespace, workdir: Path) -> list[dict[str, float]]:
-    """The control loop on real VMC runs; 'truly needed' from one long reference run."""
-    (workdir / "vmc.py").write_text(VMC_SCRIPT.format(nconfig=args.nconfig, nsteps=args.nsteps))
-    (workdir / "scf.py").write_text(SCF_SCRIPT)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run([sys.executable, "scf.py"], cwd=workdir, env=env, check=True, capture_output=True)
+
+def pooled_sigma1(chains: Sequence[np.ndarray], max_lag: int = 200) -> tuple[float, float]:
+    """σ of one block with correlation included (√(var·τ)) from autocovariances pooled over chains."""
+    acov, count = np.zeros(max_lag), np.zeros(max_lag)
+    for x in chains:
+        y = x - x.mean()
+        for lag in range(min(max_lag, y.size)):
+            acov[lag] += float(np.dot(y[: y.size - lag], y[lag:]))
+            count[lag] += y.size - lag
+    rho = (acov / count) / (acov[0] / count[0])
+    taus = 2 * np.cumsum(rho) - 1
+    window = int(np.argmax(np.arange(max_lag) >= stats.WINDOW_C * taus))
+    tau = float(taus[window])
+    return float(np.sqrt(acov[0] / count[0] * tau)), tau
+
+
+def real(args: argparse.Namespace, workdir: Path) -> dict[str, float | str]:
+    from pyscf import gto, scf
+    mf = scf.RHF(gto.M(**SCF))
+    mf.chkfile = str(workdir / "mf.chk")
+    mf.kernel()
     start = time.perf_counter()
-    ref = stats.estimate(PyQMCRun(workdir, "reference", 999).extend_to(args.real_reference), warmup=1)
-    sigma1 = ref.error * np.sqrt(ref.n)  # error of one block, correlation included
-    rel = 1.0 / np.sqrt(2 * (ref.n // ref.block_size - 1))  # relative uncertainty of sigma1
-    needed = args.real_factor * (args.real_n0 - 1)  # blocks after the warm-up block ...
-    target = sigma1 / np.sqrt(needed)
-    needed += 1  # ... plus the warm-up block
-    print(f"real: reference of {args.real_reference} blocks ({time.perf_counter() - start:.0f} s): "
-          f"E = {ref.mean:.5f} ± {ref.error:.5f}, block size {ref.block_size}; σ of one block {sigma1:.5f} "
-          f"± {100 * rel:.0f} %, so 'need' = {needed:.0f} ± {200 * rel:.0f} %; target {target:.5f}")
-    rows = []
-    for safety in safeties:
-        results = []
-        for seed in range(args.real_seeds):
-            t0 = time.perf_counter()
-            run = PyQMCRun(workdir, f"s{safety}_seed{seed}", seed)
-            results.append(control_loop(run.extend_to, args.real_n0, target, safety, args.attempts, warmup=1,
-                                        gate=args.gate))
-            r = results[-1]
-            print(f"  safety {safety} seed {seed}: {r.n} blocks in {r.runs} runs, σ = {r.error:.5f} "
-                  f"({time.perf_counter() - t0:.0f} s)")
-        ns = np.array([r.n for r in results])
-        rows.append({"safety": safety, "need": needed,
-                     **summarize(ns, np.array([r.error for r in results]), sigma1 / np.sqrt(ns - 1),
-                                 np.array([r.runs for r in results]), needed, target)})
-    return rows
+    common = (args.nconfig, args.nsteps)
+    ref = np.array(_vmc_chain((str(workdir), "reference", 999, *common, [args.real_reference], None, 0))["energy"])[1:]
+    sigma1_ref, tau_ref = pooled_sigma1([ref])
+    nominal = args.real_factor * args.real_n0
+    target = sigma1_ref / np.sqrt(nominal)
+    print(f"real: reference {args.real_reference} blocks ({time.perf_counter() - start:.0f} s), σ of one block "
+          f"{sigma1_ref:.5f}, τ {tau_ref:.2f} blocks; target {target:.6f} (≈ {nominal} blocks)", flush=True)
+    jobs = [(str(workdir), f"seed{seed}", seed, *common, [args.real_n0], float(target), args.attempts)
+            for seed in range(args.real_seeds)]
+    with Pool(args.processes) as pool:
+        done = pool.map(_vmc_chain, jobs)
+    chains = [ref] + [np.array(d["energy"])[1:] for d in done]
+    sigma1, tau = pooled_sigma1(chains)
+    needed = (sigma1 / target) ** 2 + 1  # + the warm-up block
+    ns = np.array([d["n"] for d in done])
+    print(f"real: {args.real_seeds} seeds in {time.perf_counter() - start:.0f} s; pooled over "
+          f"{sum(c.size for c in chains)} blocks: σ of one block {sigma1:.5f}, τ {tau:.2f}, truly needed "
+          f"{needed:.0f} blocks (neff ≈ {needed / tau:.0f})", flush=True)
+    return {"rule": "new", "phi": float("nan"), "neff": round(needed / tau), "need": round(needed),
+            **summarize(ns, np.array([d["error"] for d in done]), sigma1 / np.sqrt(ns - 1),
+                        np.array([d["runs"] for d in done]), needed, target)}
 
 
 # --- driver ------------------------------------------------------------------------------------
 
-def print_table(rows: Sequence[dict[str, float]]) -> None:
+def print_table(rows: Sequence[dict[str, float | str]]) -> None:
     cols = list(rows[0])
     print("  ".join(f"{c:>8}" for c in cols))
     for row in rows:
@@ -206,47 +224,51 @@ def print_table(rows: Sequence[dict[str, float]]) -> None:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--safety", type=float, nargs="+", default=[1.0, 1.1, 1.2, 1.3, 1.4])
-    p.add_argument("--phi", type=float, nargs="+", default=[0.0, 0.5, 0.9, 0.98])
+    p.add_argument("--phi", type=float, nargs="+", default=[0.0, 0.5, 0.9])
+    p.add_argument("--neff", type=int, nargs="+", default=[1000, 3000, 10000],
+                   help="independent samples the target needs (synthetic)")
     p.add_argument("--seeds", type=int, default=100)
-    p.add_argument("--n0", type=int, default=1000, help="samples in the first run (synthetic)")
-    p.add_argument("--factor", type=float, default=10.0, help="truly needed ÷ n0 (synthetic)")
-    p.add_argument("--attempts", type=int, default=6, help="maximum number of runs")
-    p.add_argument("--gate", action="store_true",
-                   help="an unreliable estimate (no plateau) never stops the loop; the run doubles instead")
-    p.add_argument("--real", action="store_true", help="also run the PyQMC part (a few minutes)")
-    p.add_argument("--real-safety", type=float, nargs="+", default=[1.1, 1.3])
-    p.add_argument("--real-seeds", type=int, default=5)
-    p.add_argument("--real-n0", type=int, default=20, help="VMC blocks in the first run (1 warm-up block)")
-    p.add_argument("--real-factor", type=float, default=4.0, help="truly needed ÷ real-n0")
-    p.add_argument("--real-reference", type=int, default=600, help="blocks of the reference run")
-    p.add_argument("--nconfig", type=int, default=200)
-    p.add_argument("--nsteps", type=int, default=5, help="VMC steps per block")
+    p.add_argument("--factor", type=int, default=10, help="truly needed ÷ blocks of the first run")
+    p.add_argument("--attempts", type=int, default=8, help="maximum number of runs")
+    p.add_argument("--baseline", action="store_true", help="also run the earlier rule (safety 1.1) on the same seeds")
+    p.add_argument("--processes", type=int, default=2)
+    p.add_argument("--real", action="store_true", help="also run the PyQMC part")
+    p.add_argument("--real-seeds", type=int, default=50)
+    p.add_argument("--real-n0", type=int, default=100, help="VMC blocks in the first run (1 warm-up block)")
+    p.add_argument("--real-factor", type=int, default=10, help="nominal blocks needed ÷ real-n0")
+    p.add_argument("--real-reference", type=int, default=5000, help="blocks of the reference run")
+    p.add_argument("--nconfig", type=int, default=50)
+    p.add_argument("--nsteps", type=int, default=1, help="VMC steps per block")
     p.add_argument("--workdir", type=Path, help="keep the PyQMC files here (default: a temporary directory)")
     return p.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    os.environ["OMP_NUM_THREADS"] = "1"
     start = time.perf_counter()
-    rows = [synthetic(s, phi, args) for s in args.safety for phi in args.phi]
-    print(f"synthetic AR(1): n0 = {args.n0}, need ≈ {args.factor:g}·n0, {args.seeds} seeds, "
-          f"≤ {args.attempts} runs, gate {'on' if args.gate else 'off'} "
-          f"({time.perf_counter() - start:.1f} s)")
+    rules = ["new", "baseline"] if args.baseline else ["new"]
+    cases = [(rule, phi, neff, args.factor, args.seeds, args.attempts)
+             for rule in rules for phi in args.phi for neff in args.neff]
+    with Pool(args.processes) as pool:
+        rows = pool.map(synthetic_case, cases)
+    print(f"synthetic AR(1): first run = need/{args.factor}, {args.seeds} seeds, ≤ {args.attempts} runs "
+          f"({time.perf_counter() - start:.0f} s)")
     print_table(rows)
-    for s in args.safety:
-        mine = [r for r in rows if r["safety"] == s]
-        print(f"safety {s}: worst run/need {max(r['run/need'] for r in mine):.3f} (goal ≤ 1.2), worst est_ok "
+    for neff in args.neff:
+        mine = [r for r in rows if r["neff"] == neff and r["rule"] == "new"]
+        print(f"neff {neff}: worst run/need {max(r['run/need'] for r in mine):.3f} (goal ≤ 1.2), worst est_ok "
               f"{min(r['est_ok'] for r in mine):.2f}, worst true_ok {min(r['true_ok'] for r in mine):.2f} "
-              f"(goal ≥ 0.95)")
+              f"(goal ≥ 0.95); floor (1+1.645·s)² with s = √(5/(2·neff)): "
+              f"{(1 + 1.645 * np.sqrt(5 / (2 * neff))) ** 2:.3f}")
     if args.real:
         with tempfile.TemporaryDirectory() as tmp:
             workdir = args.workdir or Path(tmp)
             workdir.mkdir(parents=True, exist_ok=True)
-            real_rows = real(args.real_safety, args, workdir)
+            row = real(args, workdir)
         print(f"real PyQMC VMC (H2, nconfig {args.nconfig}, {args.nsteps} steps/block): "
               f"{time.perf_counter() - start:.0f} s in all")
-        print_table(real_rows)
+        print_table([row])
     return 0
 
 

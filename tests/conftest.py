@@ -12,7 +12,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("AUTOGENV2_SHARED", REPO.parent / "shared"))
 
-TINY_PLAN = """
+H2_SCF_STEP = """
 root = "runs"
 [[steps]]
 name = "scf"
@@ -21,7 +21,10 @@ method = "rhf"
 basis = "cc-pvdz"
 unit = "bohr"
 atom = "H 0 0 0; H 0 0 1.4"
-[[steps]]
+"""
+"""The plan's head: RHF of H2 at R = 1.4 bohr (cc-pVDZ), as step "scf"."""
+
+TINY_PLAN = H2_SCF_STEP + """[[steps]]
 name = "opt"
 code = "pyqmc"
 method = "optimize"

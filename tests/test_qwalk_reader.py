@@ -278,8 +278,13 @@ def test_target_error_asks_for_more_blocks(tmp_path: Path) -> None:
     assert loose.verdict is Verdict.complete
     _, tight = read_case("dmc_h2", tmp_path / "b", target_error=0.001)
     err = tight.results["error"]
-    assert tight.verdict is Verdict.incomplete and f"{err:.3g} Ha > target 0.001 Ha" in tight.reason
-    assert tight.more == {"nblock": 20 + stats.blocks_needed(err, 0.001, 19)}
+    assert tight.verdict is Verdict.incomplete and f"error {err:.2e}" in tight.reason
+    series = lp.parse_log(tmp_path / "b" / "dmc_h2" / "qw.dmc.log").series["dmc"]
+    cut = tight.results["warmup"]
+    total, _ = stats.samples_to_target(stats.estimate(series.energy, series.totweight, cut),
+                                       stats.precision(series.energy, series.totweight, cut), 0.001)
+    assert total > 19 and tight.more == {"nblock": cut + total}
+    assert tight.results["error_bound"] > 0 and "_wanted" not in tight.results
     _, few = read_case("vmc_h2_sj", tmp_path / "c", min_blocks=30)
     assert few.verdict is Verdict.incomplete and few.more == {"nblock": 30}
 

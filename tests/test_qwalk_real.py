@@ -18,7 +18,8 @@ from autogenv2.codes.base import ReadResult
 from autogenv2.codes.qwalk import syntax
 from autogenv2.codes.qwalk.converter import convert
 from autogenv2.codes.qwalk.reader import QWalkReader
-from autogenv2.codes.qwalk.writer import DMCWriter, LinearWriter, QWalkWriter, VMCWriter
+from autogenv2.codes.qwalk.optimizers import LinearWriter
+from autogenv2.codes.qwalk.writer import DMCWriter, QWalkWriter, VMCWriter
 from autogenv2.states import Verdict
 
 pytestmark = [

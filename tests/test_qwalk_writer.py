@@ -17,8 +17,8 @@ from autogenv2.codes.qwalk.conversion import ConvertWriter
 from autogenv2.codes.qwalk.system import Atom, Pseudo, System
 from autogenv2.codes.qwalk.wavefunction import (AtomBasis, BasisFile, Jastrow, Orbitals, Shell, Slater,
                                                 read_orbfile, slater_jastrow, write_orbfile)
-from autogenv2.codes.qwalk.writer import (DMCWriter, LinearWriter, OptimizeWriter, PostprocessWriter,
-                                          VMCWriter)
+from autogenv2.codes.qwalk.optimizers import LinearWriter, OptimizeWriter
+from autogenv2.codes.qwalk.writer import DMCWriter, PostprocessWriter, VMCWriter
 from autogenv2.errors import AutogenError, OptionError, PlanError
 from autogenv2.states import Verdict
 
@@ -381,3 +381,23 @@ def test_wavefunction_models_match_recorded_files(tmp_path: Path) -> None:
     assert (again == coefficients).all()
     with pytest.raises(ValueError, match="3 values"):
         Jastrow(labels=["H"], twobody=[0.1])
+
+
+def test_attempt_limit_sizes_the_attempt_and_the_reader_wants_the_rest(tmp_path: Path) -> None:
+    """Walltime sizing: NBLOCK stops this attempt at attempt_limit; the Reader (told the total by the
+    writer's hints) calls a clean finish short of the total incomplete and asks for the rest."""
+    from autogenv2.codes.qwalk.reader import QWalkReader
+
+    run = _killed_run(tmp_path, "killed_sigint_vmc_h2", "vmc")             # 58 blocks logged
+    inputs = {name: run / f for name, f in {**H2, **WFOUT}.items()}
+    writer = VMCWriter(nconfig=100, nblock=100, nstep=10, attempt_limit=70)
+    writer.write(run, inputs)
+    assert syntax.load(run / "qw.vmc").section("METHOD").get("NBLOCK") == "12"   # 70 - 58
+    assert writer.reader_hints() == {"run_id": "qw.vmc", "total_blocks": 100}
+    reader = QWalkReader(**writer.reader_hints())
+    result = reader.read(run, exit_code=-2)                                # the 58 blocks, killed
+    assert result.verdict is Verdict.incomplete and result.more == {"nblock": 100}
+    writer.attempt_limit = 150                                             # a limit beyond the total
+    writer.write(run, inputs)
+    assert syntax.load(run / "qw.vmc").section("METHOD").get("NBLOCK") == "42"
+    assert VMCWriter(nconfig=100, nstep=10).reader_hints() == {"run_id": "qw.vmc", "total_blocks": 100}

@@ -92,6 +92,18 @@ def test_twist_average_by_hand(tmp_path: Path) -> None:
     assert "timestep" not in json.loads((tmp_path / "out" / "report.json").read_text())["sections"]
 
 
+def test_two_twisted_steps_of_one_job_get_a_figure_each(tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    write_job(root, "cell", [element(f"{method}-twist{i}", method, {"twist": i}, {
+        "energy": e - i * 0.1, "error": 0.01, "twist": i, "kpoint": [0.63 * i, 0, 0], "twist_weight": 0.5,
+        "ntwists": 2}, code="qwalk") for method, e in (("vmc", -1.40), ("dmc", -1.42)) for i in (0, 1)])
+    names = {p.name for p in build_report(root, tmp_path / "out")}
+    assert {"twists_cell_vmc.png", "twists_cell_dmc.png"} <= names
+    twists = json.loads((tmp_path / "out" / "report.json").read_text())["sections"]["twists"]
+    averages = {entry["title"]: entry["energy"] for entry in twists}
+    assert averages == pytest.approx({"cell: vmc energy per twist": -1.45, "cell: dmc energy per twist": -1.47})
+
+
 def test_partial_twist_set_is_flagged(tmp_path: Path) -> None:
     root = tmp_path / "runs"
     done = {"energy": -2.4, "error": 0.01, "twist": 0, "twist_weight": 0.5, "ntwists": 2}

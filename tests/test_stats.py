@@ -205,3 +205,90 @@ def test_weighted_variance_with_unit_weights_equals_unweighted() -> None:
 def test_blocks_needed_rejects_nonsense(args: tuple) -> None:
     with pytest.raises(ValueError):
         stats.blocks_needed(*args)
+
+
+# --- the windowed error used to plan sampling (stats.precision, stats.samples_to_target) -------
+
+def ar1_exact_error(phi: float, n: int) -> float:
+    """Exact (finite-n) standard error of the mean of n samples of :func:`ar1`."""
+    if phi == 0.0:
+        return 1.0 / np.sqrt(n)
+    tau = (1 + phi) / (1 - phi) - 2 * phi * (1 - phi**n) / (n * (1 - phi) ** 2)
+    return float(np.sqrt(tau / n))
+
+
+@pytest.mark.parametrize("phi", [0.0, 0.5, 0.9])
+def test_windowed_error_is_unbiased_and_its_stated_noise_is_right(phi: float) -> None:
+    """Over 200 seeds: mean of error/true within 2 %; its scatter within 0.6–1.5× the stated relative noise;
+    and the windowed error scatters less than the reblocked one (why it is the one we plan with)."""
+    n, true = 8000, ar1_exact_error(phi, 8000)
+    window, reblocked, stated = [], [], []
+    for seed in range(200):
+        x = ar1(phi, n, seed=seed)
+        prec = stats.precision(x)
+        assert prec.reliable and prec.n == n
+        window.append(prec.error / true)
+        stated.append(prec.relative)
+        reblocked.append(stats.estimate(x).error / true)
+    window_arr = np.array(window)
+    assert abs(window_arr.mean() - 1) < 0.02
+    assert 0.6 < window_arr.std() / np.mean(stated) < 1.5
+    assert window_arr.std() < np.std(reblocked)
+
+
+def test_windowed_error_of_uncorrelated_data_is_the_standard_error() -> None:
+    x = np.random.default_rng(3).normal(size=5000)
+    prec = stats.precision(x)
+    assert prec.error == pytest.approx(x.std(ddof=1) / np.sqrt(x.size), rel=0.05)
+    assert prec.tau == pytest.approx(1.0, abs=0.1)
+
+
+def test_windowed_error_weighted_equals_unweighted_for_equal_weights_and_drops_warmup() -> None:
+    x = ar1(0.5, 3000, seed=4)
+    assert stats.precision(x, np.full(x.size, 2.5)).error == pytest.approx(stats.precision(x).error, rel=1e-12)
+    shifted = np.concatenate([np.full(100, 50.0), x])
+    assert stats.precision(shifted, warmup=100).error == pytest.approx(stats.precision(x).error, rel=1e-12)
+    assert stats.precision(x[:3]).reliable is False
+
+
+def test_samples_to_target_stops_only_within_the_95_percent_bound() -> None:
+    x = ar1(0.5, 4000, seed=5)
+    est, prec = stats.estimate(x), stats.precision(x)
+    assert prec.upper() > prec.error > 0
+    # a target between the published error and the upper bound: not done yet
+    assert stats.samples_to_target(est, prec, max(est.error, prec.error) * (1 + 0.5 * 1.645 * prec.relative))[0] > 0
+    assert stats.samples_to_target(est, prec, max(est.error, prec.upper()) * 1.0001) == (0, "")
+
+
+def test_samples_to_target_plans_where_the_bound_meets_the_target() -> None:
+    """At the planned N the expected upper bound σ√(n/N)(1 + z·rel·√(n/N)) equals the target."""
+    x = ar1(0.5, 20000, seed=6)
+    est, prec = stats.estimate(x), stats.precision(x)
+    target = prec.error / 3
+    total, why = stats.samples_to_target(est, prec, target)
+    u = np.sqrt(x.size / total)
+    assert prec.relative < stats.PILOT_NOISE and "95 % bound" in why
+    assert prec.error * u * (1 + stats.Z_95 * prec.relative * u) == pytest.approx(target, rel=2e-3)
+    assert total > 9 * x.size  # more than the naive (σ/target)²·n
+
+
+def test_samples_to_target_noisy_pilot_aims_short_and_unreliable_doubles() -> None:
+    x = ar1(0.5, 300, seed=7)
+    est, prec = stats.estimate(x), stats.precision(x)
+    assert prec.relative > stats.PILOT_NOISE
+    target = prec.error / 2
+    total, _ = stats.samples_to_target(est, prec, target)
+    u = np.sqrt(x.size / total)
+    assert prec.error * u * (1 + stats.Z_95 * prec.relative * u) > target  # short of the bound, by design
+    short = ar1(0.99, 64, seed=8)  # τ ≈ 200 ≫ 64 samples: no plateau
+    est, prec = stats.estimate(short), stats.precision(short)
+    assert stats.samples_to_target(est, prec, est.error / 2)[0] == 128
+    with pytest.raises(ValueError, match="target"):
+        stats.samples_to_target(est, prec, 0.0)
+
+
+def test_continuations_grow_by_at_least_min_growth() -> None:
+    x = ar1(0.0, 10000, seed=9)
+    est, prec = stats.estimate(x), stats.precision(x)
+    total, _ = stats.samples_to_target(est, prec, max(est.error, prec.error) * 0.999)
+    assert total >= int(10000 * (1 + stats.MIN_GROWTH)) + 1

@@ -23,6 +23,7 @@ import numpy as np
 
 from .codes import get_method
 from .codes.base import Reader, ReadResult, Writer
+from .errors import OptionError
 from .health import FIXES
 from .plan import Step
 from .planchange import archive
@@ -138,7 +139,9 @@ class Manager:
             return self._fail(f"needs {', '.join(missing)} from an earlier step, and none provides it")
         self.directory.mkdir(mode=0o755, parents=True, exist_ok=True)
         inside(self.directory.parent, self.directory)  # a symlinked step directory is not followed
-        self._write_inputs()
+        refused = self._write_inputs()
+        if refused:
+            return self._fail(refused)
         self.status.lineage = self._lineage()
         self.status.state = State.ready
         return "wrote inputs"
@@ -154,7 +157,9 @@ class Manager:
         if not ctx.has_capacity(self.step_spec.runner):
             return None
         self._size_to_walltime(resources)
-        self._write_inputs()  # the totals of the last verdict, written only now (idempotent)
+        refused = self._write_inputs()  # the totals of the last verdict, written only now (idempotent)
+        if refused:
+            return self._fail(refused)
         token = f"ag2-{uuid.uuid4().hex[:12]}"
         attempt = Attempt(number=len(attempts) + 1, token=token, runner=self.step_spec.runner)
         attempts.append(attempt)
@@ -295,12 +300,22 @@ class Manager:
         writer_opts, _ = self.step_spec.split_options(f"step {self.step_spec.name!r}")
         self.writer = type(self.writer).build(self.step_spec.name, writer_opts)  # plan totals, not old extensions
         self.status.writer = self.writer.model_dump(mode="json")
-        self._write_inputs()
+        refused = self._write_inputs()
+        if refused:
+            return self._fail(refused)
         return self._judge(self.reader.read(self.directory, exit_code), "re-read")
 
-    def _write_inputs(self) -> None:
+    def _write_inputs(self) -> str | None:
+        """Write the run's inputs; the Writer's refusal (an OptionError) as a reason, else None.
+
+        A refusal fails the element once instead of being raised again on every pass.
+        """
         wanted = self.writer.consumes + self.writer.optional_inputs
-        self.writer.write(self.directory, {k: v for k, v in self.inputs.items() if k in wanted})
+        try:
+            self.writer.write(self.directory, {k: v for k, v in self.inputs.items() if k in wanted})
+        except OptionError as exc:
+            return f"inputs refused: {exc}"
+        return None
 
     def _lineage(self) -> dict[str, dict[str, object]]:
         """Which element/attempt made each input this run uses, with a content hash of the file."""

@@ -107,7 +107,10 @@ def twist_section(found: list[Series], out: Path) -> Section:
     """Energy per twist and the weighted twist average."""
     section = Section("twists", "Twist averaging")
     plt = _pyplot()
-    for series in found:
+    jobs = [series.title.split(": ", 1)[0] for series in found]
+    for job, series in zip(jobs, found):
+        step = series.title.split(": ", 1)[-1].removesuffix(" energy per twist")
+        name = job if jobs.count(job) == 1 else f"{job}_{step}"   # one figure per twisted step
         avg = series.fits["average"]
         fig, ax = plt.subplots(figsize=(6.4, 4.2))
         ax.errorbar(series.x, series.energy, yerr=series.error, fmt="o", color="k", capsize=3,
@@ -123,7 +126,7 @@ def twist_section(found: list[Series], out: Path) -> Section:
         ax.set_ylabel("energy per supercell (Ha)")
         ax.set_title(series.title)
         ax.legend(fontsize=8)
-        section.images.append(_save(fig, out / f"twists_{_slug(series.title.split(':')[0])}.png"))
+        section.images.append(_save(fig, out / f"twists_{_slug(name)}.png"))
         rows = [[label, f"{int(x)}", _kpoint(k), f"{w:.4f}", _fmt(e), _fmt(s)] for label, x, k, w, e, s in
                 zip(series.labels, series.x, avg["kpoints"], avg["weights"], series.energy, series.error)]
         rows.append(["twist average", "", "", f"{sum(avg['weights']):.4f}", _fmt(avg["energy"]),

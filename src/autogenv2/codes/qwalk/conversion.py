@@ -3,7 +3,8 @@
 The run is ``python convert.py``: a self-contained script that reads ``convert.json`` and calls
 :func:`autogenv2.codes.qwalk.converter.convert`, then records the artifact table in
 ``converted.json`` (written last, atomically). The Reader trusts that table only when every
-file it names exists.
+file it names exists. With ``kpoint = "all"`` it converts every k-point for twist averaging
+(:func:`autogenv2.codes.qwalk.twists.convert_all`).
 """
 from __future__ import annotations
 
@@ -13,12 +14,13 @@ import sys
 from pathlib import Path
 from typing import Literal, Mapping
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from ...naming import check_name
 from ...states import Verdict
 from ..base import Reader, ReadResult, Writer
 from ..failures import last_error_line
+from .twists import is_twist_artifact
 
 MANIFEST = "converted.json"
 ARTIFACTS = ("qwalk_system", "qwalk_wavefunction", "qwalk_slater", "qwalk_orb", "qwalk_basis",
@@ -30,9 +32,14 @@ import json
 import os
 
 from autogenv2.codes.qwalk.converter import convert
+from autogenv2.codes.qwalk.twists import convert_all
 
 P = json.load(open("convert.json"))
-table = convert(P.pop("chkfile"), ".", P.pop("basename"), **P)
+if P["kpoint"] == "all":  # every k-point: k-point 0 under the plain names, k-point i as <basename>_k<i>.*
+    P.pop("kpoint")
+    table = convert_all(P.pop("chkfile"), ".", P.pop("basename"), **P)
+else:
+    table = convert(P.pop("chkfile"), ".", P.pop("basename"), **P)
 with open("converted.json.tmp", "w") as handle:
     json.dump(table, handle, indent=1)
 os.replace("converted.json.tmp", "converted.json")
@@ -48,7 +55,9 @@ class ConvertWriter(Writer):
     run_id: str = "qw"
     """Base name of the files written: ``<run_id>.sys``, ``.slater``, ``.orb``, ``.basis``, ``.jast2``."""
     source: Literal["scf", "mcscf"] = "scf"
-    kpoint: int = Field(0, ge=0, description="index into the chkfile's k-points (k-point calculations)")
+    kpoint: int | Literal["all"] = 0
+    """Index into the chkfile's k-points (k-point calculations); ``"all"``: every k-point, for the
+    ``twist`` option of VMC and DMC (see :mod:`.twists`)."""
     jastrow: Literal["none", "twobody", "threebody"] = "twobody"
     optimizebasis: bool = False
     """Let OPTIMIZE vary the Jastrow basis; LINEAR refuses such a Jastrow."""
@@ -62,6 +71,15 @@ class ConvertWriter(Writer):
     @classmethod
     def _run_id(cls, value: str) -> str:
         return check_name(value, "run_id")
+
+    @field_validator("kpoint", mode="before")
+    @classmethod
+    def _kpoint(cls, value: object, info: ValidationInfo) -> object:
+        if value == "all" and info.data.get("source", "scf") != "scf":
+            raise ValueError('"all" converts the k-points of an SCF: it needs source = "scf"')
+        if value != "all" and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            raise ValueError(f'{value!r} is neither a k-point index (0, 1, ...) nor "all" (every k-point)')
+        return value
 
     def write(self, directory: Path, inputs: Mapping[str, Path]) -> list[str]:
         params = self.model_dump(exclude={"python", "run_id"})
@@ -100,10 +118,12 @@ class ConvertReader(Reader):
             reason = f"conversion wrote no {MANIFEST}" + (f": {line}" if line else "")
             return ReadResult(verdict=Verdict.failed, reason=reason)
         table = json.loads(manifest.read_text())
-        outputs = {k: str(v) for k, v in table.items() if k in ARTIFACTS}
+        outputs = {k: str(v) for k, v in table.items() if k in ARTIFACTS or is_twist_artifact(k)}
         missing = [name for name in outputs.values() if not (directory / name).is_file()]
         if missing or "qwalk_system" not in outputs or "qwalk_wavefunction" not in outputs:
             return ReadResult(verdict=Verdict.failed,
                               reason=f"conversion output incomplete: missing {missing or 'entries'}")
         results = {"reference_energy": table.get("energy"), "ndet": table.get("ndet")}
+        if "ntwists" in table:
+            results.update(ntwists=table["ntwists"], twist_weights=table["twist_weights"])
         return ReadResult(verdict=Verdict.complete, reason="converted", results=results, outputs=outputs)

@@ -36,8 +36,13 @@ def finite_or_none(value: float | None) -> float | None:
     return float(value) if value is not None and math.isfinite(value) else None
 
 
-def summarize(series: lp.Series | None, warmup: int | None = None) -> dict[str, Any]:
-    """Energy, error, variance of one label's merged blocks; ``warmup=None`` uses gosling's rule."""
+def summarize(series: lp.Series | None, warmup: int | None = None,
+              target: float | None = None) -> dict[str, Any]:
+    """Energy, error, variance of one label's merged blocks; ``warmup=None`` uses gosling's rule.
+
+    With a ``target`` error, ``"_wanted"`` holds ``(blocks after warm-up to run in all, why)``
+    from :func:`stats.samples_to_target` (0 when done); the Reader pops it before saving.
+    """
     if series is None or series.nblocks == 0:
         return {"energy": None, "error": None, "variance": None, "blocks": 0, "warmup": 0}
     n = series.nblocks
@@ -46,9 +51,14 @@ def summarize(series: lp.Series | None, warmup: int | None = None) -> dict[str, 
     with np.errstate(all="ignore"):
         est = stats.estimate(series.energy, weights, cut)
         var = None if series.energyvar is None else stats.estimate(series.energyvar, weights, cut).mean
+        prec = stats.precision(series.energy, weights, cut)
     relative = None if weights is None else weights / float(np.median(weights))  # mean weight per walker ~ 1
-    return {"energy": finite_or_none(est.mean), "error": finite_or_none(est.error), "variance": finite_or_none(var),
-            "blocks": n, "warmup": cut, "health": health.check_series(series.energy, relative, cut)}
+    res = {"energy": finite_or_none(est.mean), "error": finite_or_none(est.error), "variance": finite_or_none(var),
+           "blocks": n, "warmup": cut, "autocorrelation_time": finite_or_none(prec.tau),
+           "error_bound": finite_or_none(prec.upper()), "health": health.check_series(series.energy, relative, cut)}
+    if target is not None and math.isfinite(est.error):
+        res["_wanted"] = stats.samples_to_target(est, prec, target)
+    return res
 
 
 def _changed_within_errors(a: float, da: float, b: float, db: float) -> bool:

@@ -26,6 +26,7 @@ from . import logparse as lp
 from .estimates import (CONVERGENCE_SIGMAS, finite_or_none, gosling_warmup, linear_converged,
                         optimize_converged, summarize)
 from .rundir import find_runs, find_streams, only_run
+from .twists import read_record
 
 __all__ = ["CONVERGENCE_SIGMAS", "QWalkReader", "find_runs", "find_streams", "gosling_warmup", "judge",
            "load_run", "only_run", "summarize"]
@@ -112,7 +113,7 @@ def load_run(directory: Path, run_id: str, stdout: str = "", stderr: str = "",
                     lp.parse_streams(stdout, stderr, run_id), log_path.is_file())
 
 
-def method_results(run: RunFiles, i: int, warmup: int | None) -> dict[str, Any]:
+def method_results(run: RunFiles, i: int, warmup: int | None, target: float | None = None) -> dict[str, Any]:
     """The numbers of METHOD ``i`` (whatever state it is in)."""
     kind = run.kinds[i]
     res: dict[str, Any] = {"method": kind.lower(), "energy": None, "error": None, "variance": None,
@@ -121,7 +122,7 @@ def method_results(run: RunFiles, i: int, warmup: int | None) -> dict[str, Any]:
         series = run.log.series.get(run.label(i))
         if series is None and not run.has_log and sum(k in SAMPLING for k in run.kinds) == 1:
             series = lp.parse_json_records(run.directory / f"{run.prefix}.json", run.label(i))
-        res.update(summarize(series, warmup))
+        res.update(summarize(series, warmup, target))
     elif kind in OPTIMIZERS:
         group = [run.report(j) for j in _group(run, i)]
         if kind == "LINEAR":
@@ -195,6 +196,8 @@ class QWalkReader(Reader):
     """VMC/DMC: blocks needed after warm-up."""
     warmup: int | None = Field(default=None, ge=0)
     """Blocks dropped from the start of the merged series; None: gosling's rule."""
+    total_blocks: int | None = Field(default=None, ge=1)
+    """VMC/DMC: blocks asked for over all attempts (a hint from the writer); fewer = incomplete."""
 
     def read(self, directory: Path, exit_code: int | None = None) -> ReadResult:
         directory = Path(directory)
@@ -203,13 +206,15 @@ class QWalkReader(Reader):
             return _result(Verdict.failed, f"nothing written: no QWalk run (<input>.o) in {directory}")
         stdout, stderr, _ = find_streams(directory, run_id)
         run = load_run(directory, run_id, stdout, stderr)
-        return judge(run, exit_code, self)[0]
+        result = judge(run, exit_code, self)[0]
+        result.results.update(read_record(directory))  # a twisted run: twist, kpoint, weight, ntwists
+        return result
 
 
 def judge(run: RunFiles, exit_code: int | None,
           reader: QWalkReader) -> tuple[ReadResult, list[dict[str, Any]]]:
     """The verdict on ``run`` and the numbers of every METHOD section."""
-    methods = [method_results(run, i, reader.warmup) for i in range(len(run.kinds))]
+    methods = [method_results(run, i, reader.warmup, reader.target_error) for i in range(len(run.kinds))]
     n, done = len(run.kinds), min(run.out.finished, len(run.kinds))
     stopped = done if done < n else None
     sig, quote = decode_signal(exit_code), _quote(run.streams)
@@ -294,20 +299,28 @@ def _progress(res: dict[str, Any]) -> str:
 
 
 def _more_blocks(res: dict[str, Any], reader: QWalkReader) -> tuple[dict[str, Any], str]:
-    """``({"nblock": total blocks wanted}, why)`` if min_blocks or target_error is unmet, else empty."""
+    """``({"nblock": total blocks wanted}, why)`` if min_blocks or target_error is unmet, else empty.
+
+    The target is planned by :func:`stats.samples_to_target` (low-noise windowed error, stop on
+    its 95 % upper bound), computed in :func:`summarize` as ``res["_wanted"]``.
+    """
     blocks = int(res["blocks"] or 0)
-    used, err, target = blocks - int(res.get("warmup") or 0), res["error"], reader.target_error
+    warmup = int(res.get("warmup") or 0)
+    used, err, target = blocks - warmup, res["error"], reader.target_error
+    wanted = res.pop("_wanted", None)
     wants: list[tuple[int, str]] = []
+    if reader.total_blocks is not None and blocks < reader.total_blocks:
+        wants.append((reader.total_blocks - blocks, f"{blocks} of {reader.total_blocks} blocks so far"))
     if used < reader.min_blocks:
         wants.append((reader.min_blocks - used,
                       f"{used} blocks after warm-up, fewer than min_blocks={reader.min_blocks}"))
-    if target is not None and (err is None or used < 2):
+    if target is not None and (err is None or used < 2 or wanted is None):
         wants.append((max(used, 1), f"no error bar yet (target {target:.3g} Ha)"))
-    elif target is not None and err > target:
-        wants.append((stats.blocks_needed(err, target, used), f"error {err:.3g} Ha > target {target:.3g} Ha"))
+    elif target is not None and wanted[0] > 0:
+        wants.append((wanted[0] - used, wanted[1]))
     if not wants:
         return {}, ""
-    return {"nblock": blocks + max(n for n, _ in wants)}, "; ".join(why for _, why in wants)
+    return {"nblock": blocks + max(max(n for n, _ in wants), 1)}, "; ".join(why for _, why in wants)
 
 
 def _more_iterations(run: RunFiles, i: int) -> dict[str, Any]:
@@ -329,7 +342,8 @@ def _outputs(run: RunFiles, i: int) -> dict[str, str]:
 def _result(verdict: Verdict, reason: str, results: dict[str, Any] | None = None, *,
             more: dict[str, Any] | None = None, outputs: dict[str, str] | None = None,
             retry: bool = False) -> ReadResult:
-    return ReadResult(verdict=verdict, reason=reason, results=dict(results or {}), more=more or {},
+    public = {k: v for k, v in (results or {}).items() if not k.startswith("_")}  # "_wanted": planning only
+    return ReadResult(verdict=verdict, reason=reason, results=public, more=more or {},
                       outputs=outputs or {}, retry=retry)
 
 

@@ -1,4 +1,4 @@
-"""QWalk method Writers: VMC, DMC, OPTIMIZE (variance), LINEAR (energy), POSTPROCESS.
+"""QWalk method Writers: VMC, DMC, POSTPROCESS (OPTIMIZE and LINEAR are in :mod:`.optimizers`).
 
 A run directory holds one input ``<run_id>.<method>`` (so QWalk's run id, and the prefix of
 every output, is ``<run_id>.<method>``)::
@@ -21,6 +21,8 @@ because QWalk resolves INCLUDE/ORBFILE against its working directory):
 * ``config``: the walkers ``<run>.config`` of an earlier VMC/DMC (QWalkReader output), read
   with READCONFIG by VMC, DMC and OPTIMIZE.
 * ``qwalk_trace``: a DMC SAVE_TRACE file, required by POSTPROCESS.
+* ``qwalk_twists`` and ``qwalk_<name>_k<i>``: every k-point of a ``kpoint = "all"`` conversion;
+  VMC/DMC with ``twist = i`` use them in place of the plain names (:mod:`.twists`).
 
 An input whose name collides with one of this run's own outputs is copied as ``input_<name>``.
 STORECONFIG and WFOUTPUT are left at QWalk's defaults (``<run>.config``, ``<run>.wfout``)
@@ -38,14 +40,14 @@ import os
 import re
 import shutil
 from pathlib import Path
-from typing import ClassVar, Literal, Mapping
+from typing import Any, ClassVar, Literal, Mapping
 
 from pydantic import Field, field_validator, model_validator
 
 from ...errors import AutogenError, OptionError
 from ...naming import check_name
 from ..base import ReadResult, Writer
-from . import checks
+from . import checks, twists
 from .syntax import Section, dumps, format_number
 from .averages import Average
 
@@ -207,6 +209,22 @@ class SamplingWriter(QWalkWriter):
     low_io: bool = False
     dynamics: Literal["split", "unr"] | None = None
     averages: list[Average] = []
+    attempt_limit: int | None = Field(None, ge=1, description="set by the Manager: blocks to reach this attempt")
+    """Walltime sizing: this attempt stops at this many blocks in the .log (the rest comes next)."""
+    twist: int | None = Field(None, ge=0)
+    """Periodic runs: k-point ``twist`` of a ``kpoint = "all"`` conversion (:mod:`.twists`)."""
+
+    @property
+    def optional_inputs(self) -> tuple[str, ...]:  # type: ignore[override]
+        return (*QWalkWriter.optional_inputs, *twists.input_names(self.twist))
+
+    def copy_inputs(self, directory: Path, inputs: Mapping[str, Path]) -> dict[str, str]:
+        return twists.copy_inputs(self, directory, inputs, super().copy_inputs)
+
+    def reader_hints(self) -> dict[str, Any]:
+        """The Reader also learns the total asked for, so a run sized short of it is incomplete."""
+        total = self.nblock if self.nblock is not None else self.default_nblock
+        return {**super().reader_hints(), "total_blocks": total}
 
     def extend(self, result: ReadResult) -> None:
         super().extend(result)
@@ -235,7 +253,9 @@ class SamplingWriter(QWalkWriter):
     def method_section(self, directory: Path, copied: dict[str, str], done: int) -> Section:
         items = self.keyword_items()
         total = self.nblock if self.nblock is not None else self.default_nblock
-        if self.nblock is not None or done:
+        if self.attempt_limit is not None:
+            total = min(total, self.attempt_limit)
+        if self.nblock is not None or done or self.attempt_limit is not None:
             items[1:1] = ["NBLOCK", str(max(total - done, 1))]
         readconfig = self.effective_readconfig(directory, copied)
         if readconfig is not None:
@@ -303,91 +323,6 @@ class DMCWriter(SamplingWriter):
 
     def check_config(self, path: Path) -> None:
         checks.check_walkers(path, self.nconfig, checks.DMC_DEFAULT_NCONFIG, f"dmc readconfig {path.name}")
-
-
-class OptimizerWriter(QWalkWriter):
-    """OPTIMIZE/LINEAR: ``repeats`` consecutive METHOD sections; ``resume`` starts from own .wfout."""
-
-    sampling = ("iterations",)
-
-    iterations: int | None = Field(None, ge=1)
-    repeats: int = Field(1, ge=1, description="identical METHOD sections in a row (autogen's convention)")
-    resume: bool = False
-    """Start from this run's last ``.wfout`` when it exists (set by ``extend``)."""
-
-    def section_count(self) -> int:
-        return self.repeats
-
-    def extend(self, result: ReadResult) -> None:
-        super().extend(result)
-        self.resume = True
-
-    def trialfunc(self, directory: Path, copied: dict[str, str]) -> str:
-        wfout = directory / f"{self.qwalk_run}.wfout"
-        if self.resume and wfout.is_file():
-            shutil.copyfile(wfout, directory / f"{self.qwalk_run}.wfin")
-            return f"{self.qwalk_run}.wfin"
-        return super().trialfunc(directory, copied)
-
-    def check(self, directory: Path, tree: Section, what: str) -> None:
-        super().check(directory, tree, what)
-        if not any(checks.has_parameters(t) for t in tree.sections("TRIALFUNC")):
-            raise OptionError(f"{what}: the trial function has no parameters to optimize "
-                              "(add a Jastrow, or OPTIMIZE_DET for several determinants)")
-
-
-class OptimizeWriter(OptimizerWriter):
-    """Variance (or other objective) minimization on a fixed sample (QWalk OPTIMIZE)."""
-
-    method = "optimize"
-    keywords = ("iterations", "nconfig", "eref", "minfunction", "mixing", "pseudotemp")
-    flags = ("use_weights", "extended_wfoutput", "update_psp")
-
-    nconfig: int | None = Field(None, ge=2)
-    eref: float | None = None
-    minfunction: Literal["variance", "absolute", "lorentz", "energy", "mixed"] | None = None
-    mixing: float | None = Field(None, ge=0, le=1)
-    pseudotemp: str | None = None
-    use_weights: bool = False
-    extended_wfoutput: bool = False
-    update_psp: bool = False
-
-    @model_validator(mode="after")
-    def _mixing(self) -> "OptimizeWriter":
-        if self.mixing is not None and self.minfunction != "mixed":
-            raise ValueError("mixing only applies to minfunction='mixed'")
-        return self
-
-    def method_section(self, directory: Path, copied: dict[str, str], done: int) -> Section:
-        items = self.keyword_items()
-        if "config" in copied:
-            items += ["READCONFIG", copied["config"]]
-        return Section("METHOD", items)
-
-
-class LinearWriter(OptimizerWriter):
-    """Energy minimization by the linear method (QWalk LINEAR); needs analytic derivatives."""
-
-    method = "linear"
-    keywords = ("iterations", "total_nstep", "total_fit", "en_convergence", "minimum_psi0", "vmc_nstep",
-                "fit_nconfig", "max_vmc_nstep", "max_fit_nconfig", "sig_h_threshold")
-    flags = ("uncorrelated_evaluation", "pseudopotential_derivatives")
-
-    total_nstep: int | None = Field(None, ge=1)
-    total_fit: int | None = Field(None, ge=1)
-    en_convergence: float | None = Field(None, gt=0)
-    minimum_psi0: float | None = Field(None, gt=0, le=1)
-    vmc_nstep: int | None = Field(None, ge=1)
-    fit_nconfig: int | None = Field(None, ge=1)
-    max_vmc_nstep: int | None = Field(None, ge=1)
-    max_fit_nconfig: int | None = Field(None, ge=1)
-    sig_h_threshold: float | None = Field(None, gt=0)
-    uncorrelated_evaluation: bool = False
-    pseudopotential_derivatives: bool = False
-
-    def check(self, directory: Path, tree: Section, what: str) -> None:
-        super().check(directory, tree, what)
-        checks.check_no_optimizebasis(tree, what)
 
 
 class PostprocessWriter(QWalkWriter):
