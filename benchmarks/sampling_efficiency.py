@@ -54,9 +54,10 @@ class LoopResult:
 
 
 def control_loop(run: Callable[[int], np.ndarray], n0: int, target: float, max_runs: int = 8,
-                 warmup: int = 0) -> LoopResult:
+                 warmup: int = 0, confidence: float = 0.95) -> LoopResult:
     """``run(n)`` extends the series to ``n`` blocks in total and returns all of it."""
-    reader = MCReader(target_error=target, warmup=warmup, min_blocks=2, max_blocks=10**9)
+    reader = MCReader(target_error=target, target_confidence=confidence, warmup=warmup, min_blocks=2,
+                      max_blocks=10**9)
     n = n0
     for attempt in range(1, max_runs + 1):
         read = reader.judge(run(n), None, n, "series")
@@ -125,15 +126,17 @@ class AR1:
         return self.x
 
 
-def synthetic_case(args: tuple[str, float, int, int, int, int]) -> dict[str, float | str]:
-    rule, phi, neff, factor, seeds, attempts = args
+def synthetic_case(args: tuple[str, float, int, int, int, int, float]) -> dict[str, float | str]:
+    rule, phi, neff, factor, seeds, attempts, confidence = args
     tau = (1 + phi) / (1 - phi)
     target = ar1_true_error(phi, int(neff * tau))
     needed = ar1_needed(phi, target)
-    loop = control_loop if rule == "new" else baseline_loop
-    results = [loop(AR1(phi, seed).extend_to, max(needed // factor, 8), target, attempts) for seed in range(seeds)]
+    n0 = max(needed // factor, 8)
+    results = [control_loop(AR1(phi, seed).extend_to, n0, target, attempts, confidence=confidence) if rule == "new"
+               else baseline_loop(AR1(phi, seed).extend_to, n0, target, attempts) for seed in range(seeds)]
     ns = np.array([r.n for r in results])
-    return {"rule": rule, "phi": phi, "neff": neff, "need": needed,
+    return {"rule": rule if rule != "new" or confidence == 0.95 else f"new@{confidence:g}",
+            "phi": phi, "neff": neff, "need": needed,
             **summarize(ns, np.array([r.error for r in results]),
                         np.array([ar1_true_error(phi, int(n)) for n in ns]),
                         np.array([r.runs for r in results]), needed, target)}
@@ -144,9 +147,9 @@ def synthetic_case(args: tuple[str, float, int, int, int, int]) -> dict[str, flo
 SCF = dict(atom="H 0 0 0; H 0 0 1.4", unit="bohr", basis="cc-pvdz", verbose=0)
 
 
-def _vmc_chain(job: tuple[str, str, int, int, int, list[int] | None, float | None, int]) -> dict:
+def _vmc_chain(job: tuple[str, str, int, int, int, list[int] | None, float | None, int, float]) -> dict:
     """One seed: the control loop on a real VMC continued in place (runs in a worker process)."""
-    workdir, name, seed, nconfig, nsteps, lengths, target, attempts = job
+    workdir, name, seed, nconfig, nsteps, lengths, target, attempts, confidence = job
     import h5py
     import pyqmc.api as pyq
     hdf = os.path.join(workdir, f"{name}.hdf5")
@@ -165,7 +168,7 @@ def _vmc_chain(job: tuple[str, str, int, int, int, list[int] | None, float | Non
 
     if target is None:  # the reference run
         return {"energy": extend_to(lengths[0]).tolist()}
-    r = control_loop(extend_to, lengths[0], target, attempts, warmup=1)
+    r = control_loop(extend_to, lengths[0], target, attempts, warmup=1, confidence=confidence)
     return {"n": r.n, "error": r.error, "runs": r.runs, "energy": extend_to(r.n).tolist()}
 
 
@@ -191,14 +194,14 @@ def real(args: argparse.Namespace, workdir: Path) -> dict[str, float | str]:
     mf.kernel()
     start = time.perf_counter()
     common = (args.nconfig, args.nsteps)
-    ref = np.array(_vmc_chain((str(workdir), "reference", 999, *common, [args.real_reference], None, 0))["energy"])[1:]
+    ref = np.array(_vmc_chain((str(workdir), "reference", 999, *common, [args.real_reference], None, 0, 0.95))["energy"])[1:]
     sigma1_ref, tau_ref = pooled_sigma1([ref])
     nominal = args.real_factor * args.real_n0
     target = sigma1_ref / np.sqrt(nominal)
     print(f"real: reference {args.real_reference} blocks ({time.perf_counter() - start:.0f} s), σ of one block "
           f"{sigma1_ref:.5f}, τ {tau_ref:.2f} blocks; target {target:.6f} (≈ {nominal} blocks)", flush=True)
-    jobs = [(str(workdir), f"seed{seed}", seed, *common, [args.real_n0], float(target), args.attempts)
-            for seed in range(args.real_seeds)]
+    jobs = [(str(workdir), f"seed{seed}", seed, *common, [args.real_n0], float(target), args.attempts,
+             args.confidence_first) for seed in range(args.real_seeds)]
     with Pool(args.processes) as pool:
         done = pool.map(_vmc_chain, jobs)
     chains = [ref] + [np.array(d["energy"])[1:] for d in done]
@@ -208,7 +211,7 @@ def real(args: argparse.Namespace, workdir: Path) -> dict[str, float | str]:
     print(f"real: {args.real_seeds} seeds in {time.perf_counter() - start:.0f} s; pooled over "
           f"{sum(c.size for c in chains)} blocks: σ of one block {sigma1:.5f}, τ {tau:.2f}, truly needed "
           f"{needed:.0f} blocks (neff ≈ {needed / tau:.0f})", flush=True)
-    return {"rule": "new", "phi": float("nan"), "neff": round(needed / tau), "need": round(needed),
+    return {"rule": f"new@{args.confidence_first:g}", "phi": float("nan"), "neff": round(needed / tau), "need": round(needed),
             **summarize(ns, np.array([d["error"] for d in done]), sigma1 / np.sqrt(ns - 1),
                         np.array([d["runs"] for d in done]), needed, target)}
 
@@ -230,6 +233,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--seeds", type=int, default=100)
     p.add_argument("--factor", type=int, default=10, help="truly needed ÷ blocks of the first run")
     p.add_argument("--attempts", type=int, default=8, help="maximum number of runs")
+    p.add_argument("--confidence", type=float, nargs="+", default=[0.95],
+                   help="target_confidence of the Reader (the real part uses the first)")
     p.add_argument("--baseline", action="store_true", help="also run the earlier rule (safety 1.1) on the same seeds")
     p.add_argument("--processes", type=int, default=2)
     p.add_argument("--real", action="store_true", help="also run the PyQMC part")
@@ -245,11 +250,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    args.confidence_first = args.confidence[0]
     os.environ["OMP_NUM_THREADS"] = "1"
     start = time.perf_counter()
-    rules = ["new", "baseline"] if args.baseline else ["new"]
-    cases = [(rule, phi, neff, args.factor, args.seeds, args.attempts)
-             for rule in rules for phi in args.phi for neff in args.neff]
+    cases = [("new", phi, neff, args.factor, args.seeds, args.attempts, c)
+             for c in args.confidence for phi in args.phi for neff in args.neff]
+    if args.baseline:
+        cases += [("baseline", phi, neff, args.factor, args.seeds, args.attempts, 0.0)
+                  for phi in args.phi for neff in args.neff]
     with Pool(args.processes) as pool:
         rows = pool.map(synthetic_case, cases)
     print(f"synthetic AR(1): first run = need/{args.factor}, {args.seeds} seeds, ≤ {args.attempts} runs "
@@ -257,6 +265,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print_table(rows)
     for neff in args.neff:
         mine = [r for r in rows if r["neff"] == neff and r["rule"] == "new"]
+        if not mine:
+            continue
         print(f"neff {neff}: worst run/need {max(r['run/need'] for r in mine):.3f} (goal ≤ 1.2), worst est_ok "
               f"{min(r['est_ok'] for r in mine):.2f}, worst true_ok {min(r['true_ok'] for r in mine):.2f} "
               f"(goal ≥ 0.95); floor (1+1.645·s)² with s = √(5/(2·neff)): "

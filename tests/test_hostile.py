@@ -106,7 +106,8 @@ TOML_LINES = ['root = "runs"', "[[steps]]", "[[jobs]]", 'name = "mc"', 'code = "
               'id = "a"', "nblocks = 12", 'nblocks = "x"', "nblocks = -1", "seed = 1e999", "mc = { seed = 2 }",
               'mc = "x"', "steps = 3", "[mc]", "[jobs.mc]", 'id = "../x"', "x = [1, [2]]", "= 3", "[[", '"',
               'machines = "nowhere.toml"', "max_retries = 1000", 'runner = "slurm"', "resources = 5",
-              'resources = { walltime = "1:00" }', "code = 7", 'name = ""', "warmup = -3", "target_error = 0"]
+              'resources = { walltime = "1:00" }', "code = 7", 'name = ""', "warmup = -3", "target_error = 0",
+              "target_confidence = 1", "target_confidence = 0.3"]
 
 
 @FUZZ

@@ -292,3 +292,30 @@ def test_continuations_grow_by_at_least_min_growth() -> None:
     est, prec = stats.estimate(x), stats.precision(x)
     total, _ = stats.samples_to_target(est, prec, max(est.error, prec.error) * 0.999)
     assert total >= int(10000 * (1 + stats.MIN_GROWTH)) + 1
+
+
+def test_target_confidence_trades_blocks_for_certainty(tmp_path) -> None:
+    """The Reader's target_confidence: 0.95 (default) keeps sampling a run whose estimated error is just
+    within the target; 0.5 trusts the estimate and stops. Out-of-range values are a one-line plan error."""
+    from autogenv2.codes.pyqmc.reader import MCReader
+    from autogenv2.errors import PlanError
+    from autogenv2.plan import load_plan
+    from autogenv2.states import Verdict
+
+    x = ar1(0.5, 4000, seed=11)
+    est, prec = stats.estimate(x), stats.precision(x)
+    assert est.reliable and prec.reliable
+    target = max(est.error, prec.error) * 1.02
+    sure = MCReader(target_error=target, warmup=0).judge(x, None, x.size, "x")
+    plain = MCReader(target_error=target, target_confidence=0.5, warmup=0).judge(x, None, x.size, "x")
+    assert sure.verdict is Verdict.incomplete and sure.more["nblocks"] > x.size
+    assert plain.verdict is Verdict.complete
+    assert plain.results["error_bound"] == pytest.approx(prec.error, rel=1e-12)
+    assert sure.results["error_bound"] > plain.results["error_bound"]
+    assert stats.confidence_z(0.95) == pytest.approx(stats.Z_95, rel=1e-12) and stats.confidence_z(0.5) == 0
+    plan = tmp_path / "plan.toml"
+    plan.write_text('[[steps]]\nname = "mc"\ncode = "toy"\nmethod = "mc"\ntarget_confidence = 1.0\n'
+                    '[[jobs]]\nid = "a"\n')
+    with pytest.raises(PlanError, match="target_confidence") as info:
+        load_plan(plan)
+    assert "\n" not in str(info.value)

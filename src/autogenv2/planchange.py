@@ -7,7 +7,7 @@ change                 examples                                    rule
 =====================  ==========================================  ==============================
 step added             a DMC after VMC, a new ``foreach`` value    added as ``planned``
 steps removed/renamed  ``vmc`` renamed ``vmc1``; order changed      refused (PlanConflict)
-Reader option          target_error, min_blocks, warmup            outputs re-read against the new
+Reader option          target_error, target_confidence, warmup     outputs re-read against the new
                                                                    demand (tighter → sample more;
                                                                    looser → may end a run now)
 sampling option        nblocks, max_iterations (Writer.sampling)   raise the total → continue the

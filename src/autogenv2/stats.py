@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -141,6 +142,13 @@ def blocks_needed(error: float, target: float, n: int, safety: float = 1.1) -> i
 
 Z_95 = 1.6448536269514722
 """One-sided 95 % normal quantile: the margin put on a noisy error bar before trusting it."""
+
+
+def confidence_z(confidence: float) -> float:
+    """One-sided normal quantile of ``confidence`` (0.95 → 1.645; 0.5 → 0: trust the estimate as is)."""
+    if not 0.5 <= confidence < 1:
+        raise ValueError(f"target_confidence must be in [0.5, 1), got {confidence}")
+    return NormalDist().inv_cdf(confidence)
 WINDOW_C = 5.0
 """Sokal's window constant: sum the autocorrelation up to the first lag M ≥ c·τ(M)."""
 PILOT_NOISE = 0.08

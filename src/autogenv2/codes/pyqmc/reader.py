@@ -38,6 +38,8 @@ class MCReader(Reader):
 
     target_error: float | None = Field(None, gt=0, description="Ha; sample until the error bar is below")
     warmup: int = Field(5, ge=0, description="blocks dropped once from the start of the merged series")
+    target_confidence: float = Field(0.95, ge=0.5, lt=1, description="how sure the Reader must be that the true "
+                                     "error is within target_error (0.5: trust the estimate as it is)")
     min_blocks: int = Field(10, ge=2, description="blocks after warm-up needed for a trustworthy error")
     max_blocks: int = Field(20000, ge=1, description="never ask for more blocks than this in total")
 
@@ -68,7 +70,8 @@ class MCReader(Reader):
             prec = stats.precision(energy, weights, warmup=self.warmup)
             results.update(energy=est.mean, error=est.error, variance=est.variance,
                            reblock_size=est.block_size, reliable=est.reliable,
-                           autocorrelation_time=_finite(prec.tau), error_bound=_finite(prec.upper()),
+                           autocorrelation_time=_finite(prec.tau),
+                           error_bound=_finite(prec.upper(stats.confidence_z(self.target_confidence))),
                            health=health.check_series(energy, weights, self.warmup))
         outputs = {"hdf": output}
         if blocks < requested:
@@ -80,7 +83,8 @@ class MCReader(Reader):
         if self.target_error is not None:
             # Plan with the low-noise windowed error and stop on its 95 % upper bound (stats.py,
             # benchmarks/sampling_efficiency.py); an unreliable error doubles the run.
-            total, why = stats.samples_to_target(est, prec, self.target_error)
+            z = stats.confidence_z(self.target_confidence)
+            total, why = stats.samples_to_target(est, prec, self.target_error, z)
             if total:
                 want = min(self.max_blocks, self.warmup + total)
                 if want <= blocks:

@@ -5,7 +5,8 @@ Artifacts passed between the elements of a job (details in :mod:`.writer`):
 ``qwalk_jastrow``, ``qwalk_orb``, ``qwalk_basis`` (written by ``convert``), ``wavefunction``
 (an optimizer's ``.wfout``) and ``config`` (VMC/DMC walkers), ``qwalk_trace`` (DMC SAVE_TRACE);
 for twist averaging ``qwalk_twists`` and ``qwalk_<name>_k<i>`` (:mod:`.twists`).
-Every method's Reader accepts the same options (run_id, method, target_error, min_blocks, warmup).
+Every method's Reader accepts the same options (run_id, method, target_error, target_confidence,
+min_blocks, warmup).
 """
 from __future__ import annotations
 

@@ -104,6 +104,7 @@ class ConvertReader(Reader):
     method: Literal["vmc", "dmc", "optimize", "linear", "postprocess", "test"] | None = None
     target_error: float | None = Field(None, gt=0)
     min_blocks: int = Field(10, ge=1)
+    target_confidence: float = Field(0.95, ge=0.5, lt=1)
     warmup: int | None = Field(None, ge=0)
 
     def read(self, directory: Path, exit_code: int | None = None) -> ReadResult:

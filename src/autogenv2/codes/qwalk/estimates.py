@@ -37,7 +37,7 @@ def finite_or_none(value: float | None) -> float | None:
 
 
 def summarize(series: lp.Series | None, warmup: int | None = None,
-              target: float | None = None) -> dict[str, Any]:
+              target: float | None = None, z: float = stats.Z_95) -> dict[str, Any]:
     """Energy, error, variance of one label's merged blocks; ``warmup=None`` uses gosling's rule.
 
     With a ``target`` error, ``"_wanted"`` holds ``(blocks after warm-up to run in all, why)``
@@ -55,9 +55,9 @@ def summarize(series: lp.Series | None, warmup: int | None = None,
     relative = None if weights is None else weights / float(np.median(weights))  # mean weight per walker ~ 1
     res = {"energy": finite_or_none(est.mean), "error": finite_or_none(est.error), "variance": finite_or_none(var),
            "blocks": n, "warmup": cut, "autocorrelation_time": finite_or_none(prec.tau),
-           "error_bound": finite_or_none(prec.upper()), "health": health.check_series(series.energy, relative, cut)}
+           "error_bound": finite_or_none(prec.upper(z)), "health": health.check_series(series.energy, relative, cut)}
     if target is not None and math.isfinite(est.error):
-        res["_wanted"] = stats.samples_to_target(est, prec, target)
+        res["_wanted"] = stats.samples_to_target(est, prec, target, z)
     return res
 
 

@@ -113,7 +113,8 @@ def load_run(directory: Path, run_id: str, stdout: str = "", stderr: str = "",
                     lp.parse_streams(stdout, stderr, run_id), log_path.is_file())
 
 
-def method_results(run: RunFiles, i: int, warmup: int | None, target: float | None = None) -> dict[str, Any]:
+def method_results(run: RunFiles, i: int, warmup: int | None, target: float | None = None,
+                   z: float = stats.Z_95) -> dict[str, Any]:
     """The numbers of METHOD ``i`` (whatever state it is in)."""
     kind = run.kinds[i]
     res: dict[str, Any] = {"method": kind.lower(), "energy": None, "error": None, "variance": None,
@@ -122,7 +123,7 @@ def method_results(run: RunFiles, i: int, warmup: int | None, target: float | No
         series = run.log.series.get(run.label(i))
         if series is None and not run.has_log and sum(k in SAMPLING for k in run.kinds) == 1:
             series = lp.parse_json_records(run.directory / f"{run.prefix}.json", run.label(i))
-        res.update(summarize(series, warmup, target))
+        res.update(summarize(series, warmup, target, z))
     elif kind in OPTIMIZERS:
         group = [run.report(j) for j in _group(run, i)]
         if kind == "LINEAR":
@@ -196,6 +197,8 @@ class QWalkReader(Reader):
     """VMC/DMC: blocks needed after warm-up."""
     warmup: int | None = Field(default=None, ge=0)
     """Blocks dropped from the start of the merged series; None: gosling's rule."""
+    target_confidence: float = Field(default=0.95, ge=0.5, lt=1)
+    """How sure the Reader must be that the true error is within target_error (0.5: trust the estimate)."""
     total_blocks: int | None = Field(default=None, ge=1)
     """VMC/DMC: blocks asked for over all attempts (a hint from the writer); fewer = incomplete."""
 
@@ -214,7 +217,8 @@ class QWalkReader(Reader):
 def judge(run: RunFiles, exit_code: int | None,
           reader: QWalkReader) -> tuple[ReadResult, list[dict[str, Any]]]:
     """The verdict on ``run`` and the numbers of every METHOD section."""
-    methods = [method_results(run, i, reader.warmup, reader.target_error) for i in range(len(run.kinds))]
+    z = stats.confidence_z(reader.target_confidence)
+    methods = [method_results(run, i, reader.warmup, reader.target_error, z) for i in range(len(run.kinds))]
     n, done = len(run.kinds), min(run.out.finished, len(run.kinds))
     stopped = done if done < n else None
     sig, quote = decode_signal(exit_code), _quote(run.streams)
