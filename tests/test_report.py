@@ -86,7 +86,8 @@ def test_twist_average_by_hand(tmp_path: Path) -> None:
     mean = (0.25 * -2.40 + 0.75 * -2.30) / 1.0
     error = np.sqrt(0.25**2 * 0.004**2 + 0.75**2 * 0.006**2)
     assert entry["energy"] == pytest.approx(mean) and entry["error"] == pytest.approx(error)
-    assert entry["complete"] is True
+    assert entry["energies"] == [-2.40, -2.30] and entry["errors"] == [0.004, 0.006]  # each twist kept too
+    assert entry["steps"] == ["dmc-twist0", "dmc-twist1"] and entry["complete"] is True
     page = (tmp_path / "out" / "report.html").read_text()
     assert f"{mean:.6f}" in page and "(0.630, 0.000, 0.000)" in page
     assert "timestep" not in json.loads((tmp_path / "out" / "report.json").read_text())["sections"]
@@ -102,6 +103,17 @@ def test_two_twisted_steps_of_one_job_get_a_figure_each(tmp_path: Path) -> None:
     twists = json.loads((tmp_path / "out" / "report.json").read_text())["sections"]["twists"]
     averages = {entry["title"]: entry["energy"] for entry in twists}
     assert averages == pytest.approx({"cell: vmc energy per twist": -1.45, "cell: dmc energy per twist": -1.47})
+
+
+def test_two_timestep_series_of_one_job_get_a_figure_each(tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    write_job(root, "h2", [element(f"{base}-tstep{t}", "dmc", {"tstep": t}, {"energy": e - t, "error": 0.001})
+                           for base, e in (("dmc", -1.17), ("dmcbig", -1.18)) for t in (0.01, 0.02, 0.04)])
+    names = {p.name for p in build_report(root, tmp_path / "out")}
+    assert {"timestep_h2_dmc.png", "timestep_h2_dmcbig.png"} <= names
+    series = json.loads((tmp_path / "out" / "report.json").read_text())["sections"]["timestep"]
+    values = {entry["title"]: entry["fits"]["linear"]["value"] for entry in series}
+    assert values == pytest.approx({"h2: dmc energy vs time step": -1.17, "h2: dmcbig energy vs time step": -1.18})
 
 
 def test_partial_twist_set_is_flagged(tmp_path: Path) -> None:

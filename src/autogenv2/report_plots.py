@@ -52,7 +52,7 @@ def timestep_section(found: list[Series], out: Path) -> Section:
     """Energy vs DMC time step with the weighted fits and E(τ→0)."""
     section = Section("timestep", "DMC time-step extrapolation")
     plt = _pyplot()
-    for series in found:
+    for stem, series in zip(_stems(found, " energy vs time step"), found):
         fig, ax = plt.subplots(figsize=(6.4, 4.4))
         ax.errorbar(series.x, series.energy, yerr=series.error, fmt="o", color="k", capsize=3, label="DMC")
         grid = np.linspace(0.0, max(series.x) * 1.05, 100)
@@ -70,7 +70,7 @@ def timestep_section(found: list[Series], out: Path) -> Section:
         ax.set_title(series.title)
         ax.set_xlim(left=-0.02 * max(series.x))
         ax.legend(fontsize=8)
-        section.images.append(_save(fig, out / f"timestep_{_slug(series.title.split(':')[0])}.png"))
+        section.images.append(_save(fig, out / f"timestep_{_slug(stem)}.png"))
         section.tables.append((["element", "τ", "energy (Ha)", "error (Ha)"], _points(series)))
         if rows:
             section.tables.append((["fit", "E(τ→0) (Ha)", "error (Ha)", "χ²", "dof"], rows))
@@ -107,10 +107,7 @@ def twist_section(found: list[Series], out: Path) -> Section:
     """Energy per twist and the weighted twist average."""
     section = Section("twists", "Twist averaging")
     plt = _pyplot()
-    jobs = [series.title.split(": ", 1)[0] for series in found]
-    for job, series in zip(jobs, found):
-        step = series.title.split(": ", 1)[-1].removesuffix(" energy per twist")
-        name = job if jobs.count(job) == 1 else f"{job}_{step}"   # one figure per twisted step
+    for name, series in zip(_stems(found, " energy per twist"), found):
         avg = series.fits["average"]
         fig, ax = plt.subplots(figsize=(6.4, 4.2))
         ax.errorbar(series.x, series.energy, yerr=series.error, fmt="o", color="k", capsize=3,
@@ -136,9 +133,17 @@ def twist_section(found: list[Series], out: Path) -> Section:
         if not avg["complete"]:
             section.notes.append(f"{series.title}: not every twist of the mesh is done; "
                                  "the average is partial")
-        section.numbers.append({"title": series.title, "twist": series.x, "energy": series.energy,
-                                "error": series.error, **avg})
+        # "energy"/"error" are the twist average; each twist's own are "energies"/"errors"
+        section.numbers.append({"title": series.title, "twist": series.x, "steps": series.labels,
+                                "energies": series.energy, "errors": series.error, **avg})
     return section
+
+
+def _stems(found: list[Series], tail: str) -> list[str]:
+    """A file-name stem per series titled "job: step<tail>": the job, or job_step where a job has several."""
+    jobs = [series.title.split(": ", 1)[0] for series in found]
+    steps = [series.title.split(": ", 1)[-1].removesuffix(tail) for series in found]
+    return [job if jobs.count(job) == 1 else f"{job}_{step}" for job, step in zip(jobs, steps)]
 
 
 def _kpoint(k: Any) -> str:
