@@ -138,6 +138,11 @@ def blocks_needed(error: float, target: float, n: int, safety: float = 1.1) -> i
     return max(0, int(np.ceil(n * ((error / target) ** 2 * safety - 1))))
 
 
+def finite_or_none(value: float | None) -> float | None:
+    """JSON (allow_nan=False) has no NaN/inf: those become None."""
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
 # --- planning: how many samples reach a target error ------------------------------------------
 
 Z_95 = 1.6448536269514722

@@ -70,8 +70,8 @@ class MCReader(Reader):
             prec = stats.precision(energy, weights, warmup=self.warmup)
             results.update(energy=est.mean, error=est.error, variance=est.variance,
                            reblock_size=est.block_size, reliable=est.reliable,
-                           autocorrelation_time=_finite(prec.tau),
-                           error_bound=_finite(prec.upper(stats.confidence_z(self.target_confidence))),
+                           autocorrelation_time=stats.finite_or_none(prec.tau),
+                           error_bound=stats.finite_or_none(prec.upper(stats.confidence_z(self.target_confidence))),
                            health=health.check_series(energy, weights, self.warmup))
         outputs = {"hdf": output}
         if blocks < requested:
@@ -97,10 +97,6 @@ class MCReader(Reader):
     def _more(results: dict[str, Any], outputs: dict[str, str], want: int, why: str) -> ReadResult:
         return ReadResult(verdict=Verdict.incomplete, results=results, outputs=outputs,
                           more={"nblocks": want}, reason=f"{why}: continuing to {want} blocks")
-
-
-def _finite(value: float) -> float | None:
-    return float(value) if np.isfinite(value) else None
 
 
 def read_twist(directory: Path) -> dict[str, Any]:

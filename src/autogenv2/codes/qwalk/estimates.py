@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from ... import health, stats
+from ...stats import finite_or_none
 from . import logparse as lp
 
 CONVERGENCE_SIGMAS = 2.0
@@ -29,11 +30,6 @@ def gosling_warmup(energy: np.ndarray) -> int:
     sd = math.sqrt(float(((tail - mean) ** 2).mean()))
     close = np.flatnonzero(np.abs(energy - mean) < sd)
     return int(close[0]) if close.size else 0
-
-
-def finite_or_none(value: float | None) -> float | None:
-    """JSON (allow_nan=False) has no NaN/inf: those become None."""
-    return float(value) if value is not None and math.isfinite(value) else None
 
 
 def summarize(series: lp.Series | None, warmup: int | None = None,
