@@ -287,6 +287,17 @@ def test_samples_to_target_noisy_pilot_aims_short_and_unreliable_doubles() -> No
         stats.samples_to_target(est, prec, 0.0)
 
 
+def test_a_noisy_pilot_grows_at_most_noisy_growth_fold_a_sharp_estimate_goes_all_the_way() -> None:
+    pilot = ar1(0.5, 300, seed=7)
+    est, prec = stats.estimate(pilot), stats.precision(pilot)
+    assert prec.relative > stats.PILOT_NOISE
+    assert stats.samples_to_target(est, prec, prec.error / 10)[0] == int(stats.NOISY_GROWTH * pilot.size)
+    sharp = ar1(0.5, 20000, seed=6)
+    est, prec = stats.estimate(sharp), stats.precision(sharp)
+    assert prec.relative < stats.PILOT_NOISE
+    assert stats.samples_to_target(est, prec, prec.error / 10)[0] > 100 * sharp.size
+
+
 def test_continuations_grow_by_at_least_min_growth() -> None:
     x = ar1(0.0, 10000, seed=9)
     est, prec = stats.estimate(x), stats.precision(x)
