@@ -20,7 +20,7 @@ AR(1)s (φ = 0.3 and 0.95: a slow mode under a fast one); and, with ``--chains D
 real PyQMC VMC block energies (every ``*.hdf5`` in DIR, e.g. the ``--workdir`` of
 ``sampling_efficiency.py --real``; their true error comes from the autocorrelation pooled over all).
 
-    python benchmarks/error_estimators.py --neff 391 1000 --chains /tmp/real
+    python benchmarks/error_estimators.py --neff 391 1000 --chains /tmp/real   # about 20 s
 """
 from __future__ import annotations
 

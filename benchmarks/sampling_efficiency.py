@@ -21,7 +21,7 @@ any run can know its own error bar. Real part (``--real``): PyQMC VMC on H2, con
 pooled over the reference run and every seed's chain.
 
     python benchmarks/sampling_efficiency.py                        # synthetic, ~2 min
-    python benchmarks/sampling_efficiency.py --real --real-seeds 50 # + real PyQMC, ~20 min
+    python benchmarks/sampling_efficiency.py --real --real-seeds 50 # + real PyQMC, ~25 min
 """
 from __future__ import annotations
 
