@@ -166,8 +166,8 @@ MIN_GROWTH = 0.1
 """Each continuation adds at least this fraction: every extra look is a chance to stop on a low fluke."""
 NOISY_GROWTH = 4.0
 """... and, planned from an error noisier than PILOT_NOISE, at most this factor: a pilot's high fluke
-would otherwise commit the run to far more than it needs (benchmarks: run/need 1.35–1.41 → 1.30 at
-neff 1,000, p95 1.9–2.1 → 1.6, for about 0.8 more runs)."""
+would otherwise commit the run to far more than it needs (docs/benchmarks.md: run/need 1.33–1.38 →
+1.30 at neff 1,000, p95 1.66–1.87 → 1.57–1.60, for about 0.8 more runs)."""
 
 
 @dataclass(frozen=True)
@@ -234,12 +234,11 @@ def samples_to_target(est: Estimate, prec: Precision, target: float, z: float = 
         return 0, ""
     a, b = prec.error * z * prec.relative, prec.error
     root = target / b if a == 0 else (-b + math.sqrt(b * b + 4 * a * target)) / (2 * a)
-    total = n / root ** 2
-    if prec.relative > PILOT_NOISE:
-        total /= 1.0 + PILOT_SHORT * prec.relative
+    noisy = prec.relative > PILOT_NOISE
+    total = n / root ** 2 / (1.0 + PILOT_SHORT * prec.relative if noisy else 1.0)
     if est.error > target:
         total = max(total, n * (est.error / target) ** 2)
-    if prec.relative > PILOT_NOISE:
+    if noisy:
         total = min(total, NOISY_GROWTH * n)
     total = max(int(math.ceil(total)), int(n * (1 + MIN_GROWTH)) + 1)
     return total, (f"error {est.error:.2e} (95 % bound {prec.upper(z):.2e}) > target {target:.2e}")
