@@ -20,13 +20,18 @@ AR(1)s (φ = 0.3 and 0.95: a slow mode under a fast one); and, with ``--chains D
 real PyQMC VMC block energies (every ``*.hdf5`` in DIR, e.g. the ``--workdir`` of
 ``sampling_efficiency.py --real``; their true error comes from the autocorrelation pooled over all).
 
-    python benchmarks/error_estimators.py --neff 391 1000 --chains /tmp/real   # about 20 s
+With walker groups (PyQMC VMC as our run.py writes it: ``energygroups``), the ``walkers`` estimator
+(``stats.precision_walkers``: the window pooled over independent walker groups) is measured beside the
+window on the same runs' block series: 32 groups of AR(1), and real runs found under ``--chains``.
+
+    python benchmarks/error_estimators.py --neff 391 1000 --chains /tmp/real   # about 40 s
 """
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +87,22 @@ ESTIMATORS: dict[str, Callable[[np.ndarray], tuple[float, float]]] = {
     "reblock": reblock, "window": window, "ar-bic": ar_bic}
 
 
+@dataclass(frozen=True)
+class Walkers:
+    """A run with walker groups: block means (blocks × G) and walkers per group."""
+
+    means: np.ndarray
+    sizes: np.ndarray
+
+    def series(self) -> np.ndarray:
+        return self.means @ self.sizes / self.sizes.sum()
+
+
+def walkers(x: Walkers) -> tuple[float, float]:
+    prec = stats.precision_walkers(x.means, x.sizes)
+    return prec.error, prec.relative
+
+
 def ar1(phi: float, n: int, rng: np.random.Generator, noise: str = "normal") -> np.ndarray:
     eps = rng.normal(size=n) if noise == "normal" else rng.standard_t(5, size=n) * np.sqrt(3 / 5)
     eps *= np.sqrt(1 - phi**2)
@@ -106,28 +127,53 @@ def synthetic(neff: int, seeds: int) -> list[tuple[str, list[np.ndarray], float]
     n, rng = int(neff * tau), np.random.default_rng(3)
     series = [ar1(0.3, n, rng) + np.sqrt(slow) * ar1(0.95, n, rng) for _ in range(seeds)]
     cases.append(("AR(1) 0.3 + 0.95", series, np.sqrt((1 + slow) * tau / n)))
+    n, rng, groups = int(neff * 3), np.random.default_rng(4), 32
+    runs = [Walkers(np.column_stack([ar1(0.5, n, rng) for _ in range(groups)]) * np.sqrt(groups), np.ones(groups))
+            for _ in range(min(seeds, 100))]  # the mean of the 32 columns is a unit AR(1)
+    cases.append(("32 groups of AR(1) φ=0.5", runs, np.sqrt(3 / n)))
+    n, rng = int(neff * tau), np.random.default_rng(5)
+    runs = [Walkers(np.column_stack([ar1(0.3, n, rng) + np.sqrt(slow) * ar1(0.95, n, rng) for _ in range(groups)])
+                    * np.sqrt(groups), np.ones(groups)) for _ in range(min(seeds, 100))]
+    cases.append(("32 groups of 0.3 + 0.95", runs, np.sqrt((1 + slow) * tau / n)))
     return cases
 
 
-def real(neff: int, directory: Path) -> tuple[str, list[np.ndarray], float] | None:
+def real(neff: int, directory: Path) -> list[tuple[str, list, float]]:
+    """Segments of real PyQMC VMC runs (every ``*.hdf5`` under DIR); those with walker groups also whole."""
     import h5py
-    chains = []
-    for path in sorted(directory.glob("*.hdf5")):
+
+    from autogenv2.codes.pyqmc.reader import read_walker_groups
+    chains, grouped = [], []
+    for path in sorted(directory.rglob("*.hdf5")):
         with h5py.File(path, "r") as f:
-            if "energytotal" in f:
-                chains.append(np.real(f["energytotal"][()])[1:])  # first block: warm-up
+            if "energytotal" not in f:
+                continue
+            energy = np.real(f["energytotal"][()])[1:]  # first block: warm-up
+            nconfig = int(f["configs"].shape[0]) if "configs" in f else 0
+        chains.append(energy)
+        if nconfig and (groups := read_walker_groups(path, nconfig, energy.size + 1)) is not None:
+            grouped.append(Walkers(groups.means[1:], groups.sizes))
     if not chains:
-        return None
+        return []
     sigma1, tau = pooled_sigma1(chains)
     n = int(neff * tau)
+    cases: list[tuple[str, list, float]] = []
     segments = [c[i:i + n] for c in chains for i in range(0, c.size - n + 1, n)]
-    return (f"PyQMC ({len(segments)} × {n} blocks)", segments, sigma1 / np.sqrt(n)) if len(segments) >= 10 else None
+    if len(segments) >= 10:
+        cases.append((f"PyQMC ({len(segments)} × {n} blocks)", segments, sigma1 / np.sqrt(n)))
+    runs = [Walkers(g.means[i:i + n], g.sizes) for g in grouped for i in range(0, g.means.shape[0] - n + 1, n)]
+    if len(runs) >= 10:
+        cases.append((f"PyQMC, groups ({len(runs)} × {n})", runs, sigma1 / np.sqrt(n)))
+    return cases
 
 
-def measure(series: Sequence[np.ndarray], true: float) -> dict[str, dict[str, float]]:
+def measure(series: Sequence[np.ndarray | Walkers], true: float) -> dict[str, dict[str, float]]:
+    """Each estimator on each series; runs with walker groups also get the ``walkers`` estimator."""
     out = {}
-    for name, estimator in ESTIMATORS.items():
-        pairs = np.array([estimator(x) for x in series])
+    plain = [x.series() if isinstance(x, Walkers) else x for x in series]
+    chosen = dict(ESTIMATORS) if plain[0] is series[0] else {"window": window, "walkers": walkers}
+    for name, estimator in chosen.items():
+        pairs = np.array([estimator(x) for x in (series if name == "walkers" else plain)])
         ratio, stated = pairs[:, 0] / true, pairs[:, 1]
         out[name] = {"mean": ratio.mean(), "sd": ratio.std(ddof=1), "stated": stated.mean(),
                      "cover": np.mean(ratio * (1 + Z * stated) >= 1), "floor": (1 + Z * ratio.std(ddof=1)) ** 2}
@@ -138,13 +184,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--neff", type=int, nargs="+", default=[1000], help="independent samples per series")
     p.add_argument("--seeds", type=int, default=300)
-    p.add_argument("--chains", type=Path, help="directory of PyQMC HDF5 files (energytotal)")
+    p.add_argument("--chains", type=Path, help="directory of PyQMC HDF5 files (energytotal, energygroups), "
+                   "searched recursively")
     args = p.parse_args(argv)
     print(f"{'series':>28} {'neff':>6} {'estimator':>9} {'mean':>6} {'sd':>6} {'stated':>6} {'cover':>6} {'floor':>6}")
     for neff in args.neff:
         cases = synthetic(neff, args.seeds)
-        if args.chains and (case := real(neff, args.chains)):
-            cases.append(case)
+        if args.chains:
+            cases += real(neff, args.chains)
         for label, series, true in cases:
             for name, m in measure(series, true).items():
                 print(f"{label:>28} {neff:>6} {name:>9} {m['mean']:6.3f} {m['sd']:6.3f} {m['stated']:6.3f} "

@@ -7,6 +7,8 @@ only after the process ended (a reader holding the file open can crash the write
 from __future__ import annotations
 
 import json
+import math
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,14 @@ def _failure(directory: Path, exit_code: int | None, what: str) -> ReadResult:
     return ReadResult(verdict=Verdict.failed, reason=f"{what}: {line or f'exit code {exit_code}'}", retry=retry)
 
 
+@dataclass(frozen=True)
+class WalkerGroups:
+    """Block means (blocks × G) of G groups of independent walkers, and each group's walker count."""
+
+    means: np.ndarray
+    sizes: np.ndarray
+
+
 class MCReader(Reader):
     """VMC/DMC: complete when the requested blocks ran and the error bar meets ``target_error``."""
 
@@ -52,22 +62,39 @@ class MCReader(Reader):
             return missing_output(params["output"], exit_code)
         try:
             energy, weights = read_blocks(path)
+            walkers = None
+            if params.get("walker_groups"):  # VMC written by us; None for a file begun without them
+                walkers = read_walker_groups(path, int(params["options"]["nconfig"]), energy.size)
+            if walkers is not None:  # a kill between the two writes of a block: drop the partial one
+                energy = energy[:walkers.means.shape[0]]
         except (OSError, RuntimeError, KeyError, ValueError, TypeError) as exc:
             return ReadResult(verdict=Verdict.failed, reason=f"{params['output']} is unreadable ({exc}); move it "
                               "aside and `autogenv2 run --retry-failed` to start the run afresh")
         requested = int(params.get("total_blocks", params["options"]["nblocks"]))
-        read = self.judge(energy, weights, requested, params["output"])
+        read = self.judge(energy, weights, requested, params["output"], walkers)
         read.results.update(read_twist(directory))
         return read
 
-    def judge(self, energy: np.ndarray, weights: np.ndarray | None, requested: int, output: str) -> ReadResult:
-        """The verdict for a block series (shared with tests and benchmarks)."""
+    def judge(self, energy: np.ndarray, weights: np.ndarray | None, requested: int, output: str,
+              walkers: WalkerGroups | None = None) -> ReadResult:
+        """The verdict for a block series (shared with tests and benchmarks).
+
+        With ``walkers`` (VMC's block means of independent walker groups) the error bar published
+        and planned with is :func:`stats.precision_walkers`, about √G times surer of itself than any
+        error of the one averaged series; the reblocked error stays beside it as ``error_reblocked``.
+        """
         blocks = int(energy.size)
         results: dict[str, Any] = {"blocks": blocks, "warmup": self.warmup}
         est = prec = None
         if blocks - self.warmup >= 2:
             est = stats.estimate(energy, weights, warmup=self.warmup)
-            prec = stats.precision(energy, weights, warmup=self.warmup)
+            if walkers is None:
+                prec = stats.precision(energy, weights, warmup=self.warmup)
+            else:
+                prec = stats.precision_walkers(walkers.means, walkers.sizes, warmup=self.warmup)
+                results.update(error_reblocked=est.error, error_method=f"{walkers.means.shape[1]} walker groups")
+                if math.isfinite(prec.error):
+                    est = replace(est, error=prec.error, reliable=prec.reliable)
             results.update(energy=est.mean, error=est.error, variance=est.variance,
                            reblock_size=est.block_size, reliable=est.reliable,
                            autocorrelation_time=stats.finite_or_none(prec.tau),
@@ -125,6 +152,21 @@ def read_blocks(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
         n = min(energy.size, weights.size)
         energy, weights = energy[:n], weights[:n]
     return energy, weights
+
+
+def read_walker_groups(path: Path, nconfig: int, blocks: int) -> WalkerGroups | None:
+    """VMC's ``energygroups`` (written by our run.py), or None when the file has none.
+
+    Group g holds the g-th of ``numpy.array_split(walkers, G)``, so its size follows from nconfig.
+    """
+    with h5py.File(path, "r") as handle:
+        if "energygroups" not in handle:
+            return None
+        means = np.asarray(handle["energygroups"][()], dtype=float)
+    if means.ndim != 2 or not 1 <= means.shape[1] <= nconfig:
+        raise ValueError(f"energygroups has shape {means.shape}, expected (blocks, ≤ {nconfig})")
+    sizes = np.array([part.size for part in np.array_split(np.arange(nconfig), means.shape[1])], dtype=float)
+    return WalkerGroups(means[:blocks], sizes)
 
 
 class OptimizeReader(Reader):

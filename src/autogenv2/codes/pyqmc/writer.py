@@ -4,7 +4,9 @@
 output and a larger ``nblocks`` (``max_iterations``) continues from the stored walkers
 (parameters). So an attempt is always the same script; ``extend`` only raises the total.
 The seed is offset by the blocks already done, so a continuation never replays the
-random numbers of the first attempt.
+random numbers of the first attempt. A VMC also records each block's mean energy of
+``walker_groups`` sets of walkers (``energygroups``), from which the Reader's error bar
+knows itself several times better (stats.precision_walkers).
 """
 from __future__ import annotations
 
@@ -56,7 +58,39 @@ if "S" in kws:  # periodic: record the twist's k-vector and weight for twist ave
         wavefunction = "jastrow.hdf5"
 if wavefunction and not (P["method"] == "OPTIMIZE" and os.path.exists(P["output"])):
     kws["load_parameters"] = wavefunction
-getattr(pyq, P["method"])(P["chkfile"], P["output"], **kws)
+groups = P.get("walker_groups", 0)
+if groups and os.path.exists(P["output"]):  # a file begun without them continues without them
+    with h5py.File(P["output"], "r") as f:
+        groups = groups if "energygroups" in f else 0
+if P["method"] == "VMC" and groups:
+    from pyqmc.method.mc import vmc
+    from pyqmc.recipes import initialize_qmc_objects
+
+
+    class GroupedEnergy:
+        """The energy accumulator, plus each block's mean total energy of `groups` sets of walkers."""
+
+        def __init__(self, energy, groups):
+            self.energy, self.groups = energy, groups
+
+        def __call__(self, configs, wf):
+            return self.energy(configs, wf)
+
+        def avg(self, configs, wf):
+            values = self.energy(configs, wf)
+            out = {{key: np.mean(value, axis=0) for key, value in values.items()}}
+            parts = np.array_split(np.real(values["total"]), self.groups)
+            out["groups"] = np.array([part.mean() for part in parts])
+            return out
+
+
+    setup = {{key: kws.pop(key) for key in ("nconfig", "load_parameters", "S", "jastrow_kws", "slater_kws")
+             if key in kws}}
+    wf, configs, accumulators = initialize_qmc_objects(P["chkfile"], **setup)
+    accumulators["energy"] = GroupedEnergy(accumulators["energy"], groups)
+    vmc(wf, configs, accumulators=accumulators, hdf_file=P["output"], **kws)
+else:
+    getattr(pyq, P["method"])(P["chkfile"], P["output"], **kws)
 print("{method} finished", flush=True)
 '''
 
@@ -98,13 +132,17 @@ class PyQMCWriter(Writer):
             options["slater_kws"] = {"twist": self.twist}
         return options
 
+    def extra_params(self) -> dict[str, Any]:
+        """Settings for ``run.py`` that are not options of the PyQMC recipe."""
+        return {}
+
     def write(self, directory: Path, inputs: Mapping[str, Path]) -> list[str]:
         wavefunction = inputs.get("wavefunction")
         params = {
             "method": self.method_name, "output": self.output, "counter": self.counter, "seed": self.seed,
             "chkfile": os.path.relpath(inputs["chkfile"], directory),
             "wavefunction": os.path.relpath(wavefunction, directory) if wavefunction else None,
-            "options": self.recipe_options(),
+            "options": self.recipe_options(), **self.extra_params(),
         }
         limit = getattr(self, "attempt_limit", None)
         if "nblocks" in params["options"]:
@@ -155,10 +193,16 @@ class VMCWriter(PyQMCWriter):
     nsteps_per_block: int = Field(10, ge=1)
     tstep: float = Field(0.5, gt=0)
 
+    walker_groups: int = Field(32, ge=0, description="record block means of this many sets of walkers "
+                               "(≤ nconfig; 0: none): they make the error bar about √G times surer of itself")
+
     def recipe_options(self) -> dict[str, Any]:
         options = super().recipe_options()
         options.update(nblocks=self.nblocks, nsteps_per_block=self.nsteps_per_block, tstep=self.tstep)
         return options
+
+    def extra_params(self) -> dict[str, Any]:
+        return {"walker_groups": min(self.walker_groups, self.nconfig)}
 
     def extend(self, result: ReadResult) -> None:
         self.nblocks = int(result.more.get("nblocks", self.nblocks))
