@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +38,7 @@ from scipy.signal import lfilter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from autogenv2 import stats  # noqa: E402
+from autogenv2.codes.pyqmc.reader import WalkerGroups  # noqa: E402
 from sampling_efficiency import pooled_sigma1  # noqa: E402
 
 Z = stats.Z_95
@@ -87,18 +87,7 @@ ESTIMATORS: dict[str, Callable[[np.ndarray], tuple[float, float]]] = {
     "reblock": reblock, "window": window, "ar-bic": ar_bic}
 
 
-@dataclass(frozen=True)
-class Walkers:
-    """A run with walker groups: block means (blocks × G) and walkers per group."""
-
-    means: np.ndarray
-    sizes: np.ndarray
-
-    def series(self) -> np.ndarray:
-        return self.means @ self.sizes / self.sizes.sum()
-
-
-def walkers(x: Walkers) -> tuple[float, float]:
+def walkers(x: WalkerGroups) -> tuple[float, float]:
     prec = stats.precision_walkers(x.means, x.sizes)
     return prec.error, prec.relative
 
@@ -128,11 +117,11 @@ def synthetic(neff: int, seeds: int) -> list[tuple[str, list[np.ndarray], float]
     series = [ar1(0.3, n, rng) + np.sqrt(slow) * ar1(0.95, n, rng) for _ in range(seeds)]
     cases.append(("AR(1) 0.3 + 0.95", series, np.sqrt((1 + slow) * tau / n)))
     n, rng, groups = int(neff * 3), np.random.default_rng(4), 32
-    runs = [Walkers(np.column_stack([ar1(0.5, n, rng) for _ in range(groups)]) * np.sqrt(groups), np.ones(groups))
+    runs = [WalkerGroups(np.column_stack([ar1(0.5, n, rng) for _ in range(groups)]) * np.sqrt(groups), np.ones(groups))
             for _ in range(min(seeds, 100))]  # the mean of the 32 columns is a unit AR(1)
     cases.append(("32 groups of AR(1) φ=0.5", runs, np.sqrt(3 / n)))
     n, rng = int(neff * tau), np.random.default_rng(5)
-    runs = [Walkers(np.column_stack([ar1(0.3, n, rng) + np.sqrt(slow) * ar1(0.95, n, rng) for _ in range(groups)])
+    runs = [WalkerGroups(np.column_stack([ar1(0.3, n, rng) + np.sqrt(slow) * ar1(0.95, n, rng) for _ in range(groups)])
                     * np.sqrt(groups), np.ones(groups)) for _ in range(min(seeds, 100))]
     cases.append(("32 groups of 0.3 + 0.95", runs, np.sqrt((1 + slow) * tau / n)))
     return cases
@@ -152,7 +141,7 @@ def real(neff: int, directory: Path) -> list[tuple[str, list, float]]:
             nconfig = int(f["configs"].shape[0]) if "configs" in f else 0
         chains.append(energy)
         if nconfig and (groups := read_walker_groups(path, nconfig, energy.size + 1)) is not None:
-            grouped.append(Walkers(groups.means[1:], groups.sizes))
+            grouped.append(WalkerGroups(groups.means[1:], groups.sizes))
     if not chains:
         return []
     sigma1, tau = pooled_sigma1(chains)
@@ -161,16 +150,16 @@ def real(neff: int, directory: Path) -> list[tuple[str, list, float]]:
     segments = [c[i:i + n] for c in chains for i in range(0, c.size - n + 1, n)]
     if len(segments) >= 10:
         cases.append((f"PyQMC ({len(segments)} × {n} blocks)", segments, sigma1 / np.sqrt(n)))
-    runs = [Walkers(g.means[i:i + n], g.sizes) for g in grouped for i in range(0, g.means.shape[0] - n + 1, n)]
+    runs = [WalkerGroups(g.means[i:i + n], g.sizes) for g in grouped for i in range(0, g.means.shape[0] - n + 1, n)]
     if len(runs) >= 10:
         cases.append((f"PyQMC, groups ({len(runs)} × {n})", runs, sigma1 / np.sqrt(n)))
     return cases
 
 
-def measure(series: Sequence[np.ndarray | Walkers], true: float) -> dict[str, dict[str, float]]:
+def measure(series: Sequence[np.ndarray | WalkerGroups], true: float) -> dict[str, dict[str, float]]:
     """Each estimator on each series; runs with walker groups also get the ``walkers`` estimator."""
     out = {}
-    plain = [x.series() if isinstance(x, Walkers) else x for x in series]
+    plain = [x.series() if isinstance(x, WalkerGroups) else x for x in series]
     chosen = dict(ESTIMATORS) if plain[0] is series[0] else {"window": window, "walkers": walkers}
     for name, estimator in chosen.items():
         pairs = np.array([estimator(x) for x in (series if name == "walkers" else plain)])

@@ -70,8 +70,7 @@ def control_loop(run: Callable[[int], np.ndarray | WalkerGroups], n0: int, targe
     for attempt in range(1, max_runs + 1):
         data = run(n)
         if isinstance(data, WalkerGroups):
-            series = data.means @ data.sizes / data.sizes.sum()
-            read = reader.judge(series, None, n, "series", data)
+            read = reader.judge(data.series(), None, n, "series", data)
         else:
             read = reader.judge(data, None, n, "series")
         if read.verdict is Verdict.complete or attempt == max_runs or not read.more:
@@ -179,8 +178,6 @@ def _vmc_chain(job: tuple[str, str, int, int, int, int, int, float | None, int, 
     import contextlib
     import runpy
 
-    import h5py
-
     from autogenv2.codes.pyqmc.reader import read_walker_groups
     from autogenv2.codes.pyqmc.writer import VMCWriter
     directory = Path(workdir) / name
@@ -198,21 +195,17 @@ def _vmc_chain(job: tuple[str, str, int, int, int, int, int, float | None, int, 
                 runpy.run_path("run.py", run_name="__main__")
         finally:
             os.chdir(here)
-        energies = series()
+        energies = block_series(directory / "vmc.hdf5", 0)
         if energies.size != n:
             raise RuntimeError(f"{directory}: {energies.size} blocks after asking for {n}")
         walkers = read_walker_groups(directory / "vmc.hdf5", nconfig, n)
         return energies if walkers is None else walkers
 
-    def series() -> np.ndarray:
-        with h5py.File(directory / "vmc.hdf5", "r") as f:
-            return np.real(f["energytotal"][()])
-
     if target is None:  # the reference run
         extend_to(n0)
-        return {"energy": series().tolist()}
+        return {"energy": block_series(directory / "vmc.hdf5", 0).tolist()}
     r = control_loop(extend_to, n0, target, attempts, warmup=warmup, confidence=confidence)
-    return {"n": r.n, "error": r.error, "runs": r.runs, "energy": series().tolist()}
+    return {"n": r.n, "error": r.error, "runs": r.runs, "energy": block_series(directory / "vmc.hdf5", 0).tolist()}
 
 
 def pooled_sigma1(chains: Sequence[np.ndarray], max_lag: int = 200) -> tuple[float, float]:

@@ -42,6 +42,10 @@ class WalkerGroups:
     means: np.ndarray
     sizes: np.ndarray
 
+    def series(self) -> np.ndarray:
+        """The block series over all walkers (each group weighted by its walkers): PyQMC's energytotal."""
+        return self.means @ self.sizes / self.sizes.sum()
+
 
 class MCReader(Reader):
     """VMC/DMC: complete when the requested blocks ran and the error bar meets ``target_error``."""

@@ -29,10 +29,11 @@ import h5py
 import numpy as np
 
 P = json.load(open("params.json"))
-done = 0
+done, groups = 0, P.get("walker_groups", 0)
 if os.path.exists(P["output"]):
     with h5py.File(P["output"], "r") as f:
         done = len(f[P["counter"]]) if P["counter"] in f else 0
+        groups = groups if "energygroups" in f else 0  # a file begun without them continues without them
 np.random.seed(P["seed"] + done)
 import pyqmc.api as pyq
 
@@ -58,10 +59,6 @@ if "S" in kws:  # periodic: record the twist's k-vector and weight for twist ave
         wavefunction = "jastrow.hdf5"
 if wavefunction and not (P["method"] == "OPTIMIZE" and os.path.exists(P["output"])):
     kws["load_parameters"] = wavefunction
-groups = P.get("walker_groups", 0)
-if groups and os.path.exists(P["output"]):  # a file begun without them continues without them
-    with h5py.File(P["output"], "r") as f:
-        groups = groups if "energygroups" in f else 0
 if P["method"] == "VMC" and groups:
     from pyqmc.method.mc import vmc
     from pyqmc.recipes import initialize_qmc_objects
