@@ -15,6 +15,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Set up, run, babysit and store QMC calculations.")
 console = Console(width=None if sys.stdout.isatty() else 160)
 TRACEBACK = {"on": False}
+SHORT_USAGE = ("usage: autogenv2 COMMAND [ARGS]...   (autogenv2 --help, autogenv2 COMMAND --help)\n"
+               "commands: run status results cancel report inspect\n")
 
 
 def _root_of(target: Path) -> Path:
@@ -29,7 +31,7 @@ def _root_of(target: Path) -> Path:
 
 
 @app.command()
-def run(plan: Path = typer.Argument(..., help="plan file (.toml or .json)"),
+def run(plan: Path = typer.Argument(..., metavar="TARGET", metavar="PLAN", help="plan file (.toml or .json)"),
         watch: bool = typer.Option(False, "--watch", help="repeat passes until every job is done or failed"),
         interval: float = typer.Option(5.0, help="seconds between passes with --watch"),
         root: Optional[Path] = typer.Option(None, help="where job directories live (default: the plan's root)"),
@@ -56,7 +58,7 @@ def run(plan: Path = typer.Argument(..., help="plan file (.toml or .json)"),
 
 
 @app.command()
-def status(target: Path = typer.Argument(..., help="plan file or root directory"),
+def status(target: Path = typer.Argument(..., metavar="TARGET", help="plan file or root directory"),
            rescan: bool = typer.Option(False, "--rescan", help="re-read every status file into the index"),
            plain: bool = typer.Option(False, "--plain", help="plain text: counts, then elements not done"),
            show_all: bool = typer.Option(False, "--all", help="with --plain: every element")) -> None:
@@ -74,7 +76,7 @@ def status(target: Path = typer.Argument(..., help="plan file or root directory"
 
 
 @app.command()
-def results(target: Path = typer.Argument(..., help="plan file or root directory"),
+def results(target: Path = typer.Argument(..., metavar="TARGET", help="plan file or root directory"),
             format: str = typer.Option("table", "--format", "-f", help="table, csv or json"),
             output: Optional[Path] = typer.Option(None, "--output", "-o", help="write to this file")) -> None:
     """Energies and error bars of every element (one row each).
@@ -101,8 +103,8 @@ def results(target: Path = typer.Argument(..., help="plan file or root directory
 
 
 @app.command()
-def cancel(plan: Path = typer.Argument(..., help="plan file"),
-           jobs: Optional[list[str]] = typer.Argument(None, help="job ids (default: all)")) -> None:
+def cancel(plan: Path = typer.Argument(..., metavar="PLAN", help="plan file"),
+           jobs: Optional[list[str]] = typer.Argument(None, metavar="JOBS", help="job ids (default: all)")) -> None:
     """Cancel the running attempts of jobs and mark them failed ("cancelled by user").
 
     Example: autogenv2 cancel plan.toml r1.40
@@ -115,7 +117,7 @@ def cancel(plan: Path = typer.Argument(..., help="plan file"),
 
 
 @app.command()
-def report(target: Path = typer.Argument(..., help="plan file or root directory"),
+def report(target: Path = typer.Argument(..., metavar="TARGET", help="plan file or root directory"),
            out: Optional[Path] = typer.Option(None, "--out", help="output directory (default: <root>/report)")) -> None:
     """PNG plots and one HTML page: timestep extrapolation, scans, twists, optimization, block traces.
 
@@ -130,7 +132,7 @@ def report(target: Path = typer.Argument(..., help="plan file or root directory"
 
 
 @app.command()
-def inspect(run_dir: Path = typer.Argument(..., help="a QWalk run directory"),
+def inspect(run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="a QWalk run directory"),
             run_id: Optional[str] = typer.Option(None, "--run-id", help="only this run (input file name)"),
             stdout: Optional[Path] = typer.Option(None, "--stdout", help="the run's captured stdout"),
             exit_code: Optional[int] = typer.Option(None, "--exit-code", help="the run's exit code"),
@@ -147,9 +149,31 @@ def inspect(run_dir: Path = typer.Argument(..., help="a QWalk run directory"),
     sys.stdout.write(json.dumps(report, indent=1) + "\n" if as_json else format_table(report) + "\n")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        sys.stdout.write(f"autogenv2 {__version__}\n")
+        raise typer.Exit(0)
+
+
 @app.callback()
-def _options(traceback: bool = typer.Option(False, "--traceback", help="show Python tracebacks")) -> None:
+def _options(traceback: bool = typer.Option(False, "--traceback", help="show Python tracebacks"),
+             version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                          help="print the version and exit")) -> None:
     TRACEBACK["on"] = traceback
+
+
+def _usage_error(exc: Exception) -> int | None:
+    """Show a command-line usage error (click's or typer's own vendored click) and return its exit code.
+
+    Recognised by shape, not by import: typer >= 0.2x vendors click, older typer uses click itself.
+    """
+    show, code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+    if not callable(show) or not isinstance(code, int):
+        return None
+    show()
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -158,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
 
     safe_umask()
     args = sys.argv[1:] if argv is None else argv
+    if not args:
+        sys.stderr.write(SHORT_USAGE)
+        return 2
     try:
         returned = app(args=args, prog_name="autogenv2", standalone_mode=False)
     except AutogenError as exc:
@@ -169,11 +196,9 @@ def main(argv: list[str] | None = None) -> int:
         console.print("interrupted; running attempts continue, `autogenv2 run` picks them up")
         return 130
     except Exception as exc:  # noqa: BLE001 - the one place that reports unexpected errors
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            return int(exc.exit_code)
+        code = _usage_error(exc)
+        if code is not None:
+            return code
         if "--traceback" in args:
             raise
         console.print(f"[red]{type(exc).__name__}:[/red] {exc} (rerun with --traceback for details)")
