@@ -31,7 +31,7 @@ def _root_of(target: Path) -> Path:
 
 
 @app.command()
-def run(plan: Path = typer.Argument(..., metavar="TARGET", metavar="PLAN", help="plan file (.toml or .json)"),
+def run(plan: Path = typer.Argument(..., metavar="PLAN", help="plan file (.toml or .json)"),
         watch: bool = typer.Option(False, "--watch", help="repeat passes until every job is done or failed"),
         interval: float = typer.Option(5.0, help="seconds between passes with --watch"),
         root: Optional[Path] = typer.Option(None, help="where job directories live (default: the plan's root)"),
