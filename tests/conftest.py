@@ -11,6 +11,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("AUTOGENV2_SHARED", REPO.parent / "shared"))
+"""Where the cluster start-up scripts live (only a SLURM test that restarts the controller uses it)."""
+QWALK_CASES = REPO / "tests" / "data" / "qwalk" / "cases"
+"""Recorded real QWalk runs (test data kept in the repository; see its INDEX.md)."""
 
 H2_SCF_STEP = """
 root = "runs"

@@ -91,10 +91,8 @@ def test_health_on_recorded_real_qwalk_runs(tmp_path: Path) -> None:
     import shutil
 
     from autogenv2.codes.qwalk.reader import QWalkReader
-    from conftest import SHARED
+    from conftest import QWALK_CASES as cases
 
-    cases = SHARED / "qwalk" / "cases"
-    assert cases.is_dir(), f"recorded QWalk cases not found in {cases} (set AUTOGENV2_SHARED)"
     for case, expected in (("repo_h_dmc", ["spikes"]), ("dmc_h2", [])):
         shutil.copytree(cases / case, tmp_path / case)
         result = QWalkReader().read(tmp_path / case, 0)

@@ -17,10 +17,10 @@ from autogenv2.codes.qwalk.conversion import ConvertReader, ConvertWriter
 from autogenv2.codes.qwalk.converter import ConversionError, angular_factors, basis_file, convert
 from autogenv2.codes.qwalk.wavefunction import read_orbfile
 from autogenv2.states import Verdict
+from conftest import QWALK_CASES
 
 REPO = Path(__file__).resolve().parents[1]
-CASES = Path(os.environ.get("AUTOGENV2_SHARED", REPO.parent / "shared")) / "qwalk" / "cases"
-needs_cases = pytest.mark.skipif(not CASES.is_dir(), reason=f"recorded QWalk cases not found at {CASES}")
+CASES = QWALK_CASES
 R_H2 = 1.3983973321781458
 R_LIH = 3.015435976968469
 
@@ -120,7 +120,6 @@ def test_orbitals_evaluate_to_the_pyscf_orbitals(chks: dict[str, tuple[Path, Any
     assert table["energy"] == pytest.approx(mf.e_tot)
 
 
-@needs_cases
 @pytest.mark.parametrize("name, case", [("h2", "vmc_h2_sj"), ("lih_ecp", "pyscf_lih_ccecp_vmc_slater"),
                                         ("lih", "pyscf_lih_vmc_slater")])
 def test_files_match_the_recorded_pyscf2qwalk_conversion(chks: dict[str, tuple[Path, Any]], tmp_path: Path,
@@ -206,7 +205,6 @@ def test_conversion_errors(chks: dict[str, tuple[Path, Any]], tmp_path: Path) ->
     assert basis_file(chks["h2"][1].mol)[1] == [5, 5]
 
 
-@needs_cases
 @pytest.mark.slow
 def test_periodic_gamma_matches_recorded_conversion(tmp_path: Path) -> None:
     from pyscf.pbc import gto as pgto, scf as pscf

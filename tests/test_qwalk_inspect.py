@@ -1,4 +1,4 @@
-"""``inspect_run`` / ``format_table`` on the recorded real QWalk runs (shared/qwalk/cases)."""
+"""``inspect_run`` / ``format_table`` on the recorded real QWalk runs (tests/data/qwalk/cases)."""
 from __future__ import annotations
 
 import json
@@ -13,10 +13,7 @@ from autogenv2.codes.qwalk.reader import find_runs
 
 from test_qwalk_reader import CASE_DIRS, CASES, EXPECTED, copy_case, gosling_json
 
-needs_cases = pytest.mark.skipif(not CASE_DIRS, reason=f"recorded QWalk cases not found in {CASES}")
 
-
-@needs_cases
 @pytest.mark.parametrize("case", CASE_DIRS)
 def test_report_shape_and_state(case: str, tmp_path: Path) -> None:
     directory = copy_case(case, tmp_path)
@@ -35,7 +32,6 @@ def test_report_shape_and_state(case: str, tmp_path: Path) -> None:
     assert all(f"{r['run_id']}: {r['state']}" in text for r in report["runs"]) or not report["runs"]
 
 
-@needs_cases
 def test_vmc_then_failed_dmc_keeps_the_vmc_numbers(tmp_path: Path) -> None:
     directory = copy_case("fail_dmc_not_enough_configs_h2", tmp_path)
     run = inspect_run(directory)["runs"][0]
@@ -46,7 +42,6 @@ def test_vmc_then_failed_dmc_keeps_the_vmc_numbers(tmp_path: Path) -> None:
     assert dmc == {"method": "dmc", "energy": None, "error": None, "blocks": 0}
 
 
-@needs_cases
 def test_optimizations_report_every_section(tmp_path: Path) -> None:
     run = inspect_run(copy_case("repo_h2_linear", tmp_path))["runs"][0]
     assert [m["method"] for m in run["methods"]] == ["linear"] * 4
@@ -54,7 +49,6 @@ def test_optimizations_report_every_section(tmp_path: Path) -> None:
     assert all(m["blocks"] is None for m in run["methods"])
 
 
-@needs_cases
 def test_stdout_and_exit_code_arguments(tmp_path: Path) -> None:
     directory = copy_case("killed_sigkill_dmc_h2", tmp_path)
     (directory / "run_meta.json").unlink()
@@ -73,7 +67,6 @@ def test_stdout_and_exit_code_arguments(tmp_path: Path) -> None:
     assert "Error   couldn't find orb file qw.orb" in given["reason"]
 
 
-@needs_cases
 def test_directory_with_two_runs(tmp_path: Path) -> None:
     directory = copy_case("vmc_h2_sj", tmp_path)
     for name in ("qw.dmc", "qw.dmc.o", "qw.dmc.log"):
@@ -94,7 +87,6 @@ def test_format_table_for_nothing_and_missing_numbers() -> None:
     assert first == "qw.opt: failed - boom" and row.split() == ["1", "optimize", "-", "-", "-"]
 
 
-@needs_cases
 def test_cli_inspect_json_and_table() -> None:
     """`autogenv2 inspect` on recorded runs: JSON shape, a killed run, and a failure's own words."""
     import json as _json

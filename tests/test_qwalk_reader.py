@@ -1,4 +1,4 @@
-"""QWalkReader and logparse against every recorded real QWalk run in shared/qwalk/cases.
+"""QWalkReader and logparse against every recorded real QWalk run in tests/data/qwalk/cases.
 
 gosling (QWalk's own analysis, run on each case's .log) is the oracle for the numbers:
 * energy, warm-up blocks, block count and sigma^2 must equal gosling's (energy to 1e-6 Ha);
@@ -30,12 +30,10 @@ from autogenv2.codes.qwalk.reader import QWalkReader, find_runs, find_streams, g
 from autogenv2.errors import OptionError
 from autogenv2.states import Verdict
 
-from conftest import SHARED
+from conftest import QWALK_CASES
 
-CASES = SHARED / "qwalk" / "cases"
-CASE_DIRS = sorted(str(p.parent.relative_to(CASES)) for p in CASES.rglob("run_meta.json")) \
-    if CASES.is_dir() else []
-needs_cases = pytest.mark.skipif(not CASE_DIRS, reason=f"recorded QWalk cases not found in {CASES}")
+CASES = QWALK_CASES
+CASE_DIRS = sorted(str(p.parent.relative_to(CASES)) for p in CASES.rglob("run_meta.json"))
 
 # case -> (verdict, words the reason must contain, retry); every case folder must be listed here.
 EXPECTED: dict[str, tuple[str, tuple[str, ...], bool]] = {
@@ -160,7 +158,6 @@ def check_against_gosling(series: lp.Series, gosling: dict, warmup: int | None =
 GOSLING_CASES = [c for c in CASE_DIRS if (CASES / c / "gosling.json").is_file()]
 
 
-@needs_cases
 @pytest.mark.parametrize("case", GOSLING_CASES)
 def test_energy_matches_gosling(case: str, tmp_path: Path) -> None:
     directory = copy_case(case, tmp_path)
@@ -185,7 +182,6 @@ def edge_commands() -> list[tuple[str, str]]:
             and "-reblock" not in e["command"] and "truncated" not in e["command"]]
 
 
-@needs_cases
 @pytest.mark.parametrize("command,stdout", edge_commands())
 def test_gosling_edge_cases(command: str, stdout: str) -> None:
     words, folder = command.split(), CASES / "gosling_edge_cases"
@@ -202,7 +198,6 @@ def test_gosling_edge_cases(command: str, stdout: str) -> None:
         check_against_gosling(log.series[gosling["label"]], gosling, 0 if "-no_equil" in words else None)
 
 
-@needs_cases
 def test_block_cut_mid_write_is_dropped(tmp_path: Path) -> None:
     folder = CASES / "gosling_edge_cases"
     cut = lp.parse_log(folder / "truncated_mid_block.derived.log").series["dmc"]
@@ -225,7 +220,6 @@ def test_every_case_is_classified() -> None:
     assert sorted(EXPECTED) == CASE_DIRS or not CASE_DIRS
 
 
-@needs_cases
 @pytest.mark.parametrize("case", CASE_DIRS)
 def test_verdict_and_reason(case: str, tmp_path: Path) -> None:
     verdict, words, retry = EXPECTED[case]
@@ -245,7 +239,6 @@ def test_verdict_and_reason(case: str, tmp_path: Path) -> None:
         assert (directory / result.outputs["wavefunction"]).is_file()
 
 
-@needs_cases
 @pytest.mark.parametrize("case,exit_code,verdict,words", [
     ("killed_sigkill_dmc_h2", 137, "incomplete", "killed by SIGKILL"),      # shell convention 128+9
     ("killed_sigterm_dmc_h2", None, "incomplete", "has not finished after 14 complete blocks"),
@@ -261,7 +254,6 @@ def test_exit_code_variants(case: str, exit_code: int | None, verdict: str, word
     assert result.verdict.value == verdict and words in result.reason
 
 
-@needs_cases
 def test_killed_blocks_count_and_merge_with_rerun(tmp_path: Path) -> None:
     _, killed = read_case("killed_sigkill_dmc_h2", tmp_path)
     assert killed.results["blocks"] == 14 and killed.outputs == {"config": "qw.dmc.config"}
@@ -272,7 +264,6 @@ def test_killed_blocks_count_and_merge_with_rerun(tmp_path: Path) -> None:
     assert np.array_equal(both.energy[:8], first.energy) and list(np.bincount(both.section)) == [8, 8]
 
 
-@needs_cases
 def test_target_error_asks_for_more_blocks(tmp_path: Path) -> None:
     _, loose = read_case("dmc_h2", tmp_path / "a", target_error=0.01)
     assert loose.verdict is Verdict.complete
@@ -289,7 +280,6 @@ def test_target_error_asks_for_more_blocks(tmp_path: Path) -> None:
     assert few.verdict is Verdict.incomplete and few.more == {"nblock": 30}
 
 
-@needs_cases
 def test_warmup_and_method_options(tmp_path: Path) -> None:
     directory, result = read_case("dmc_h2", tmp_path, warmup=5)
     series = lp.parse_log(directory / "qw.dmc.log").series["dmc"]
@@ -313,7 +303,6 @@ def test_options_are_validated() -> None:
     assert QWalkReader(**reader.model_dump()) == reader
 
 
-@needs_cases
 def test_several_runs_need_run_id(tmp_path: Path) -> None:
     directory = copy_case("vmc_h2_sj", tmp_path)
     for name in ("qw.dmc", "qw.dmc.o", "qw.dmc.log"):
@@ -324,7 +313,6 @@ def test_several_runs_need_run_id(tmp_path: Path) -> None:
     assert QWalkReader(run_id="qw.dmc").read(directory, 0).results["blocks"] == 20
 
 
-@needs_cases
 def test_json_records_when_log_is_gone(tmp_path: Path) -> None:
     directory = copy_case("vmc_h2_sj", tmp_path)
     with_log = QWalkReader().read(directory, 0).results
@@ -354,7 +342,6 @@ def test_streams_use_last_attempt_only() -> None:
     assert report.errors == [] and not report.caught
 
 
-@needs_cases
 def test_output_report_of_optimizers() -> None:
     linear = lp.parse_output(CASES / "linear_h2" / "qw.linear.o")
     assert [m.kind for m in linear.methods] == ["LINEAR"] and linear.finished == 1
@@ -367,7 +354,6 @@ def test_output_report_of_optimizers() -> None:
 
 # --------------------------------------------------------------------------- damaged files
 
-@needs_cases
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cut=st.integers(0, 9911), insert_at=st.integers(0, 9911), junk=st.binary(max_size=64),
        garble_o=st.booleans())
@@ -419,7 +405,6 @@ def find_gosling() -> str | None:
     return None
 
 
-@needs_cases
 @pytest.mark.skipif(find_gosling() is None,
                     reason="no gosling binary ($AUTOGENV2_GOSLING, PATH, /opt/qwalk/bin)")
 def test_live_gosling_on_a_spliced_log(tmp_path: Path) -> None:

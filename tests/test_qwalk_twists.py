@@ -26,10 +26,9 @@ from autogenv2.codes.qwalk.writer import DMCWriter, QWalkWriter, VMCWriter
 from autogenv2.errors import OptionError
 from autogenv2.states import Verdict
 
-from conftest import REPO, SHARED
+from conftest import QWALK_CASES, REPO
 
-CASES = SHARED / "qwalk" / "cases"
-needs_cases = pytest.mark.skipif(not CASES.is_dir(), reason=f"recorded QWalk cases not found at {CASES}")
+CASES = QWALK_CASES
 WFOUT = CASES / "linear_h2" / "qw.linear.wfout"
 """A LINEAR optimizer's .wfout written by the real QWalk (SLATER-JASTROW, basis inline)."""
 
@@ -105,7 +104,6 @@ def test_convert_all_writes_every_kpoint_as_the_single_kpoint_conversion(
         assert orbitals.get("ORBFILE") == outputs[f"qwalk_orb_k{k}"]
 
 
-@needs_cases
 def test_writer_at_a_twist_uses_its_kpoint_and_the_optimized_jastrow(converted: tuple[Path, ReadResult],
                                                                      tmp_path: Path) -> None:
     writer = VMCWriter(twist=1, nconfig=50, nblock=10)
@@ -169,7 +167,6 @@ def test_twist_errors_are_one_line_naming_the_option(converted: tuple[Path, Read
         convert_all(tmp_path / "h2.chk", tmp_path)
 
 
-@needs_cases
 def test_reader_reports_the_twist_of_a_twisted_run(converted: tuple[Path, ReadResult],
                                                    tmp_path: Path) -> None:
     run = tmp_path / "vmc"

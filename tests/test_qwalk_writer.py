@@ -21,10 +21,9 @@ from autogenv2.codes.qwalk.optimizers import LinearWriter, OptimizeWriter
 from autogenv2.codes.qwalk.writer import DMCWriter, PostprocessWriter, VMCWriter
 from autogenv2.errors import AutogenError, OptionError, PlanError
 from autogenv2.states import Verdict
+from conftest import QWALK_CASES
 
-SHARED = Path(os.environ.get("AUTOGENV2_SHARED", Path(__file__).resolve().parents[2] / "shared"))
-CASES = SHARED / "qwalk" / "cases"
-pytestmark = pytest.mark.skipif(not CASES.is_dir(), reason=f"recorded QWalk cases not found at {CASES}")
+CASES = QWALK_CASES
 
 H2 = {"qwalk_system": "qw.sys", "qwalk_orb": "qw.orb", "qwalk_basis": "qw.basis"}
 
