@@ -119,7 +119,7 @@ def test_vmc_continues_then_dmc_reads_its_walkers(tmp_path: Path) -> None:
     method = syntax.load(tmp_path / "vmc" / "qw.vmc").section("METHOD")
     assert (method.get("NBLOCK"), method.get("READCONFIG")) == (str(wanted - 6), "qw.vmc.config")
     assert second.results["blocks"] == wanted and second.outputs == {"config": "qw.vmc.config"}
-    dmc = DMCWriter(timestep=0.02, nconfig=50, nblock=12, nstep=20)
+    dmc = DMCWriter(timestep=0.02, nconfig=50, nblock=16, nstep=20, randomseed=(5, 11))  # room for warm-up
     result = _run(dmc, tmp_path / "dmc", {**inputs, "config": tmp_path / "vmc" / second.outputs["config"]})
     assert result.verdict is Verdict.complete, result.reason
     assert result.results["energy"] < mf.e_tot                  # DMC recovers correlation energy
