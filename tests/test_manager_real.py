@@ -9,7 +9,7 @@ import pytest
 from autogenv2 import Job, Plan, Step, watch
 from autogenv2.runners.base import Resources
 from autogenv2.states import State
-from autogenv2.stats import estimate
+from autogenv2.errorbar import publish
 from autogenv2.status import JobStatus
 from conftest import loaded_walltime
 
@@ -65,7 +65,8 @@ def test_walltime_kill_is_progress_and_blocks_merge(tmp_path: Path) -> None:
     assert blocks == sorted(blocks) and blocks[-1] == nblocks, blocks
     with h5py.File(tmp_path / "j" / "dmc" / "dmc.hdf5", "r") as handle:
         assert list(handle["block"][()]) == list(range(nblocks)), "no block lost or repeated"
-        merged = estimate(handle["energytotal"][()].real, handle["weight"][()], warmup=dmc.result["warmup"])
+        # the published error (issue 14: errorbar.publish); pyblock's choice stays as error_reblocked
+        merged = publish(handle["energytotal"][()].real, handle["weight"][()], warmup=dmc.result["warmup"])
     assert dmc.result["energy"] == pytest.approx(merged.mean, abs=1e-12)
     assert dmc.result["error"] == pytest.approx(merged.error, abs=1e-12)
     assert abs(dmc.result["energy"] - (-1.17447)) < 4 * dmc.result["error"] + 0.003  # exact H2, timestep bias

@@ -14,6 +14,39 @@ from autogenv2.codes.qwalk.reader import find_runs
 from test_qwalk_reader import CASE_DIRS, CASES, EXPECTED, copy_case, gosling_json
 
 
+# case -> (finished: QWalk ended normally with every block asked for, sufficient: enough for a reliable
+# result, words of "finished_reason | sufficient_reason"). Cases not listed: failed before any result.
+_ENOUGH = (True, True, ("QWalk ended normally",))
+FINISHED_SUFFICIENT: dict[str, tuple[bool, bool, tuple[str, ...]]] = {
+    **{c: (False, False, ()) for c in CASE_DIRS},
+    "dmc_h2": (True, True, ("20 blocks of dmc", "19 blocks after warm-up")),
+    "dmc_h2_rerun_same_input": (True, True, ("16 blocks of dmc",)),
+    # QWalk finished its (default) 100 blocks: finished and enough -- but not the run the input asks for
+    "fail_misspelled_keyword_ignored": (True, True, ("100 blocks of vmc",)),
+    "fail_misspelled_keyword_ignored/linebuf": (True, True, ("100 blocks of vmc",)),
+    "fail_dmc_not_enough_configs_h2": (False, False, ("Not enough configurations",
+                                                      "METHOD 2 (DMC): no blocks")),
+    "killed_sigint_vmc_h2": (False, True, ("killed by SIGINT", "58 blocks after warm-up")),
+    "killed_sigkill_dmc_h2": (False, True, ("killed by SIGKILL", "14 blocks after warm-up")),
+    "killed_sigterm_dmc_h2": (False, True, ("killed by SIGTERM",)),
+    "linear_h2": (True, True, ("converged",)),
+    "opt_variance_h2": (True, True, ("METHOD 2 (OPTIMIZE): converged",)),
+    "postprocess_h2_trace": (True, True, ("energy written",)),
+    # 10 blocks: QWalk finished and min_blocks is met, but 9 degrees of freedom make no reliable error bar
+    "pyscf_h2_pbc_gamma_vmc": (True, False, ("10 blocks of vmc", "not reliable")),
+    "si_vmc_short": (True, False, ("10 blocks of vmc", "not reliable")),
+    "pyscf_lih_ccecp_vmc_slater": _ENOUGH, "pyscf_lih_vmc_sj": _ENOUGH, "pyscf_lih_vmc_slater": _ENOUGH,
+    "repo_h2_linear": (True, True, ("4 METHOD sections finished",)),
+    "repo_h2_testder": (True, True, ("0 failed",)),
+    "repo_h_dmc": _ENOUGH, "repo_h_vmc": _ENOUGH, "repo_si_vmc_111_blas": _ENOUGH, "vmc_h2_sj": _ENOUGH,
+    # finished, but fewer than min_blocks=10 blocks after warm-up: these are the Reader's "incomplete"
+    "vmc_h2_large_errorbar": (True, False, ("4 blocks of vmc", "fewer than min_blocks=10")),
+    "vmc_h2_randomseed/run1": (True, False, ("5 blocks of vmc", "fewer than min_blocks=10")),
+    "vmc_h2_randomseed/run2": (True, False, ("5 blocks of vmc", "fewer than min_blocks=10")),
+    "vmc_h2_single_block": (True, False, ("1 blocks of vmc", "fewer than min_blocks=10")),
+}
+
+
 @pytest.mark.parametrize("case", CASE_DIRS)
 def test_report_shape_and_state(case: str, tmp_path: Path) -> None:
     directory = copy_case(case, tmp_path)
@@ -21,8 +54,12 @@ def test_report_shape_and_state(case: str, tmp_path: Path) -> None:
     json.dumps(report, allow_nan=False)
     assert list(report) == ["runs"] and [r["run_id"] for r in report["runs"]] == find_runs(directory)
     for run in report["runs"]:
-        assert list(run) == ["run_id", "state", "reason", "methods"]
+        assert list(run) == ["run_id", "state", "reason", "exit_code", "finished", "finished_reason",
+                             "sufficient", "sufficient_reason", "methods"]
         assert run["state"] == EXPECTED[case][0] and all(w in run["reason"] for w in EXPECTED[case][1])
+        finished, sufficient, words = FINISHED_SUFFICIENT[case]
+        assert (run["finished"], run["sufficient"]) == (finished, sufficient), run
+        assert all(w in run["finished_reason"] + " | " + run["sufficient_reason"] for w in words), run
         specs, _ = lp.parse_input(directory / run["run_id"], directory)
         if specs:  # one entry per METHOD section, in input order
             assert [m["method"] for m in run["methods"]] == [s.name.lower() for s in specs]
@@ -61,6 +98,9 @@ def test_stdout_and_exit_code_arguments(tmp_path: Path) -> None:
     failed = copy_case("fail_missing_orbfile", tmp_path)
     (failed / "run_meta.json").unlink()
     shutil.move(failed / "stdout.plain.txt", tmp_path / "captured.txt")
+    alone = inspect_run(failed)["runs"][0]  # files alone: the input check names the cause
+    assert alone["state"] == "failed" and "ORBFILE qw.orb is missing" in alone["reason"]
+    assert alone["exit_code"] is None and not alone["finished"]
     without = inspect_run(failed, exit_code=0)["runs"][0]
     assert without["state"] == "failed" and "error text was not captured" in without["reason"]
     given = inspect_run(failed, stdout=tmp_path / "captured.txt", exit_code=0)["runs"][0]

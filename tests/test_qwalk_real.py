@@ -137,3 +137,99 @@ def test_linear_optimization_then_vmc_of_its_wfout(tmp_path: Path) -> None:
     assert vmc.verdict is Verdict.complete, vmc.reason
     print(f"Slater-Jastrow VMC after LINEAR: {vmc.results['energy']:.5f} +/- {vmc.results['error']:.5f}")
     assert vmc.results["energy"] < mf.e_tot - 0.01              # the Jastrow lowers the energy
+
+
+@pytest.mark.parametrize("name, molecule, aip", [
+    ("lih_ccecp", dict(atom=[["Li", (0, 0, 0)], ["H", (0, 0, R_LIH)]],
+                       basis={"Li": "ccecpccpvdz", "H": "ccpvdz"}, ecp={"Li": "ccecp"}), "6"),   # s + local
+    ("si_ccecp", dict(atom=[["Si", (0, 0, 0)]], basis="ccecpccpvdz", ecp="ccecp", spin=2), "12"),  # s,p+local
+])
+def test_ccecp_dmc_uses_tmoves_and_qwalks_integration_points(tmp_path: Path, name: str,
+                                                              molecule: dict[str, Any], aip: str) -> None:
+    """Defaults as QWalk's own tools set them: AIP from the channel count, T-moves for a PSEUDO."""
+    mol = gto.M(unit="bohr", verbose=0, **molecule)
+    mf = scf.ROHF(mol)
+    mf.chkfile = str(tmp_path / f"{name}.chk")
+    mf.kernel()
+    inputs = _converted(tmp_path, tmp_path / f"{name}.chk", jastrow="none")
+    (pseudo,) = syntax.load(inputs["qwalk_system"]).sections("PSEUDO")
+    assert pseudo.get("AIP") == aip
+    dmc = DMCWriter(timestep=0.05, nconfig=32, nblock=12, nstep=10, randomseed=(7, 13))
+    result = _run(dmc, tmp_path / "dmc", inputs)
+    assert syntax.load(tmp_path / "dmc" / "qw.dmc").section("METHOD").has("TMOVES")
+    assert "T-moves turned on" in (tmp_path / "dmc" / "qw.dmc.o").read_text()
+    assert result.verdict is not Verdict.failed and result.results["blocks"] == 12, result.reason
+    energy, error = result.results["energy"], result.results["error"]
+    print(f"{name} DMC with T-moves: {energy:.4f} +/- {error:.4f}, ROHF {mf.e_tot:.4f}")
+    assert abs(energy - mf.e_tot) < 0.2 and 0 < error < 0.05
+    off = _run(DMCWriter(timestep=0.05, nconfig=32, nblock=2, nstep=10, tmoves=False), tmp_path / "off",
+               inputs)
+    assert off.verdict is not Verdict.failed, off.reason
+    assert "T-moves" not in (tmp_path / "off" / "qw.dmc.o").read_text()
+
+
+def test_optimize_det_linear_lowers_the_casscf_vmc_energy(tmp_path: Path) -> None:
+    """CASSCF(2,2) of LiH (ccECP) -> Slater-Jastrow with OPTIMIZE_DET -> LINEAR varies the Jastrow and
+    the determinant weights together -> VMC of its .wfout is below the CASSCF energy (which VMC of the
+    bare expansion reproduces, test above)."""
+    chk, mf = _scf(tmp_path, "lih", atom=[["Li", (0, 0, 0)], ["H", (0, 0, R_LIH)]],
+                   basis={"Li": "ccecpccpvdz", "H": "ccpvdz"}, ecp={"Li": "ccecp"})
+    mc = mcscf.CASSCF(mf, 2, 2)
+    mc.chkfile = str(chk)
+    mc.kernel()
+    lib.chkfile.save(str(chk), "mcscf/ci", mc.ci)
+    inputs = _converted(tmp_path, chk, source="mcscf", ci_threshold=1e-6, jastrow="twobody",
+                        optimize_det=True)
+    slater = syntax.load(inputs["qwalk_slater"], expand=False)
+    assert slater.has("OPTIMIZE_DET")
+    before = [float(w) for w in slater.section("DETWT").words()]
+    linear = _run(LinearWriter(iterations=3, total_nstep=1024, total_fit=512, randomseed=(8, 9)),
+                  tmp_path / "linear", inputs)
+    assert linear.outputs == {"wavefunction": "qw.linear.wfout"}, linear.reason
+    wfout = syntax.load(tmp_path / "linear" / "qw.linear.wfout", expand=False)
+    after = [float(csf.words()[0]) for s in wfout.walk() for csf in s.sections("CSF")]  # QWalk writes CSFs
+    print(f"determinant weights {before} -> {after}")
+    assert len(after) == len(before) >= 2 and max(abs(a - b) for a, b in zip(after, before)) > 1e-3
+    vmc = _run(VMCWriter(nconfig=100, nblock=20, nstep=10, randomseed=(4, 5)), tmp_path / "vmc",
+               {**inputs, "wavefunction": tmp_path / "linear" / "qw.linear.wfout"})
+    assert vmc.verdict is Verdict.complete, vmc.reason
+    energy, error = vmc.results["energy"], vmc.results["error"]
+    print(f"VMC after LINEAR with OPTIMIZE_DET {energy:.5f} +/- {error:.5f}; CASSCF {mc.e_tot:.5f}")
+    assert energy < mc.e_tot - 3 * error
+
+
+def test_supercell_twist_average_of_slater_vmc_reproduces_krhf(tmp_path: Path) -> None:
+    """A 2x2x2 supercell of H2 in a 4 bohr cell (16 electrons), at two twists: the Gamma-centred and a
+    shifted 2x2x2 primitive mesh each fold into one supercell twist, whose Slater determinant is the
+    KRHF's. The twist-averaged QWalk VMC must equal 8 x the twist-averaged KRHF energy within 2 sigma."""
+    import numpy as np
+    from pyscf.pbc import gto as pgto, scf as pscf
+
+    from autogenv2 import analysis
+
+    cell = pgto.M(atom=[["H", (0, 0, 0)], ["H", (0, 0, 1.4)]], unit="bohr", a=np.eye(3) * 4.0, basis="sto-3g",
+                  verbose=0)
+    energies, errors, references = [], [], []
+    for i, center in enumerate(([0, 0, 0], [0.25, 0.25, 0.25])):
+        mf = pscf.KRHF(cell, cell.make_kpts([2, 2, 2], scaled_center=center)).density_fit()
+        mf.chkfile = str(tmp_path / f"t{i}.chk")
+        mf.kernel()
+        out = tmp_path / f"convert{i}"
+        out.mkdir()
+        table = convert(tmp_path / f"t{i}.chk", out, jastrow="none", supercell=(2, 2, 2))
+        system = syntax.load(out / table["qwalk_system"]).section("SYSTEM")
+        assert system.section("NSPIN").words() == ["8", "8"] and len(system.sections("ATOM")) == 16
+        assert system.section("KPOINT").words() == (["0.0"] * 3 if i == 0 else ["1.0"] * 3)  # antiperiodic
+        inputs = {k: out / v for k, v in table.items() if k.startswith("qwalk_")}
+        result = _run(VMCWriter(nconfig=16, nblock=12, nstep=10, randomseed=(3, 5 + i)), tmp_path / f"vmc{i}",
+                      inputs)
+        assert result.verdict is Verdict.complete, result.reason
+        energies.append(result.results["energy"])
+        errors.append(result.results["error"])
+        references.append(8 * mf.e_tot)
+        assert table["energy"] == pytest.approx(8 * mf.e_tot)
+    mean, sigma = analysis.twist_average(energies, errors, [0.5, 0.5])
+    reference = float(np.mean(references))
+    print(f"supercell twists {energies} +/- {errors}; average {mean:.4f} +/- {sigma:.4f}, "
+          f"KRHF x8 {reference:.4f}")
+    assert abs(mean - reference) < 2 * sigma and sigma < 0.1

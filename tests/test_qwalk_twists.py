@@ -210,12 +210,15 @@ id = "cell"
 """
 
 
-def test_a_twist_the_conversion_lacks_fails_the_element_once_under_watch(tmp_path: Path) -> None:
+def test_a_twist_the_conversion_lacks_fails_the_element_once_under_watch(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The Writer's refusal (found only when the inputs exist) fails the element with its one line;
-    `run --watch` then ends instead of repeating the error every pass. No QWalk binary is needed."""
+    `run --watch` then ends instead of repeating the error every pass. QWalk never runs: a stand-in
+    executable passes the plan's check that the program exists."""
     from autogenv2.status import JobStatus
     from conftest import autogenv2
 
+    monkeypatch.setenv("AUTOGENV2_QWALK", "/bin/false")
     (tmp_path / "plan.toml").write_text(BAD_TWIST_PLAN)
     proc = autogenv2("run", str(tmp_path / "plan.toml"), "--watch", "--interval", "0.3", timeout=600)
     assert "Traceback" not in proc.stdout + proc.stderr
@@ -224,4 +227,6 @@ def test_a_twist_the_conversion_lacks_fails_the_element_once_under_watch(tmp_pat
     vmc = status.element("vmc")
     assert vmc.state.value == "failed" and not vmc.attempts
     assert "twist 2: the conversion has 2 k-points" in vmc.reason
-    assert (proc.stdout + proc.stderr).count("the conversion has 2 k-points") <= 2
+    assert proc.returncode == 3  # an element failed
+    # the pass's action, the status table and the closing failure line: once each, not once per pass
+    assert (proc.stdout + proc.stderr).count("the conversion has 2 k-points") <= 3

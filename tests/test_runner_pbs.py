@@ -1,7 +1,9 @@
-"""PbsRunner on recorded qsub/qstat/qdel text (tests/data/pbs, written from the PBS Pro and Torque
-documentation: there is no PBS server here). Stand-in ``qsub``/``qstat``/``qdel`` scripts placed
-first on PATH replay that text and log their arguments; the job scripts qsub receives are run for
-real with bash, and the marker files come from the real launch wrapper.
+"""PbsRunner on recorded qsub/qstat/qdel text (tests/data/pbs): text written from the PBS Pro and
+Torque documentation (Torque has no live server here), and ``qstat -f -x`` captured from the live
+OpenPBS 23.06 server (qstat_openpbs2306_live.txt). The runner against that live server is tested in
+tests/test_runner_pbs_live.py and tests/test_pbs_ensemble.py. Stand-in ``qsub``/``qstat``/``qdel``
+scripts placed first on PATH replay the text and log their arguments; the job scripts qsub receives
+are run for real with bash, and the marker files come from the real launch wrapper.
 """
 from __future__ import annotations
 
@@ -56,7 +58,7 @@ def calls_of(tmp_path: Path) -> list[str]:
 
 def test_parse_qstat_joins_continuation_lines():
     jobs = parse_qstat((DATA / "qstat_pbspro.txt").read_text())
-    assert len(jobs) == 11 and list(jobs)[0] == "4701.pbs-server"
+    assert len(jobs) == 11 and next(iter(jobs)) == "4701.pbs-server"
     queued = jobs["4701.pbs-server"]
     assert queued["comment"] == "Not Running: Insufficient amount of resource: ncpus (R: 4 A: 0 T: 128)"
     assert queued["Variable_List"].endswith("PBS_O_QUEUE=workq,PBS_O_HOST=login1.cluster")
@@ -180,7 +182,7 @@ def test_start_submits_a_script_that_really_runs(tmp_path, pbs):
         "#PBS -N ag2-x", "#PBS -j oe", f"#PBS -o {root}/.autogenv2/ag2-x.pbs.out", "#PBS -S /bin/bash",
         "#PBS -l select=2:ncpus=8:mpiprocs=4:mem=4gb", "#PBS -l walltime=26:00:30", "#PBS -q workq",
         "#PBS -A proj1", "#PBS -l place=scatter"]
-    done = subprocess.run(["bash", str(tmp_path / "submitted.sh")], cwd=tmp_path, timeout=60,
+    done = subprocess.run(["bash", str(tmp_path / "submitted.sh")], check=False, cwd=tmp_path, timeout=60,
                           env={**os.environ, "PBS_JOBID": "4712.pbs-server"})
     assert done.returncode == 1  # the wrapper's: the program failed
     assert read_markers(run_dir, "ag2-x").exit_code == 4
@@ -193,9 +195,10 @@ def test_bundle_script_runs_each_request(tmp_path, pbs):
                        token=f"ag2-b{i}") for i in (1, 2)]
     PbsRunner(flavor="torque").start_bundle(reqs)
     script = (tmp_path / "submitted.sh").read_text()
-    assert "#PBS -N ag2-b1,ag2-b2" in script and "exec " not in script
-    subprocess.run(["bash", str(tmp_path / "submitted.sh")], env={**os.environ, "PBS_JOBID": "9.t"},
-                   timeout=60)
+    assert "#PBS -N ag2-b1" in script and "exec " not in script
+    assert "#PBS -v AG2_TOKENS=ag2-b1:ag2-b2" in script  # OpenPBS refuses commas in job names
+    subprocess.run(["bash", str(tmp_path / "submitted.sh")], check=False,
+                   env={**os.environ, "PBS_JOBID": "9.t"}, timeout=60)
     assert [read_markers(r.directory, r.token).exit_code for r in reqs] == [1, 2]
 
 
@@ -228,3 +231,36 @@ def test_qsub_and_qdel_failures(tmp_path, pbs):
     with pytest.raises(RunnerError, match="Unauthorized"):
         PbsRunner().cancel("4703.pbs-server")
     assert calls_of(tmp_path)[-1] == "qdel 4703.pbs-server"
+
+
+EXPECTED_OPENPBS_LIVE = {  # token: (job id, phase, exit code, reason), no exit files: qstat alone
+    "ag2-live-ok": ("131", "finished", 0, "no exit file"),
+    "ag2-live-exit3": ("132", "finished", 1, "failed"),  # the wrapper's exit code
+    "ag2-live-nopython": ("133", "finished", 127, "failed"),
+    "ag2-live-b0": ("134", "finished", 1, "failed"),  # a bundle ends with its last request's code
+    "ag2-live-b1": ("134", "finished", 1, "failed"),
+    "ag2-live-walltime": ("135", "finished", None, "walltime"),
+    "ag2-live-delrun": ("136", "finished", None, "cancelled"),
+    "ag2-live-held": ("137", "queued", None, "held (Hold_Types=u)"),
+    "ag2-live-delheld": ("138", "finished", None, "cancelled"),
+    "ag2-live-never": ("139", "queued", None,
+                       "Can Never Run: Insufficient amount of resource: ncpus (R: 3 A: 2 T: 2)"),
+    "ag2-live-qhold": ("140", "queued", None, "Job held by root on Wed Dec  2 03:44:53 2026"),
+    "ag2-live-running": ("141", "running", None, ""),
+}
+
+
+def test_live_openpbs_2306_text_maps_every_state(tmp_path, pbs):
+    """``qstat -f -x`` captured from the live OpenPBS 23.06 server (see the file's header)."""
+    pbs("qstat", stdout="qstat_openpbs2306_live.txt")
+    jobs = parse_qstat((DATA / "qstat_openpbs2306_live.txt").read_text())
+    assert jobs["135.vm"]["comment"].endswith("and exceeded resource walltime")
+    assert "AG2_TOKENS=ag2-live-b0:ag2-live-b1," in jobs["134.vm"]["Variable_List"]
+    statuses = PbsRunner().poll({token: (f"{job}.vm", tmp_path / token)
+                                 for token, (job, *_) in EXPECTED_OPENPBS_LIVE.items()})
+    got = {token: (s.phase, s.exit_code, s.reason) for token, s in statuses.items()}
+    assert got == {token: tuple(rest) for token, (_, *rest) in EXPECTED_OPENPBS_LIVE.items()}
+    assert len(calls_of(tmp_path)) == 1
+    unrecorded = PbsRunner().poll({"ag2-live-b1": ("", tmp_path), "ag2-live-running": ("", tmp_path)})
+    assert {s.extra["runner_id"] for s in unrecorded.values()} == {"134.vm", "141.vm"}  # by AG2_TOKENS
+    assert calls_of(tmp_path)[-1] == "qstat -f -x"

@@ -17,7 +17,7 @@ import pytest
 from pyblock.blocking import find_optimal_block
 from pyblock.blocking import reblock as pyblock_reblock
 
-from autogenv2 import Job, Plan, Step, stats, watch
+from autogenv2 import Job, Plan, Step, errorbar, stats, watch
 from autogenv2.codes.pyqmc.reader import MCReader, read_walker_groups
 from autogenv2.codes.pyqmc.writer import VMCWriter
 from autogenv2.runners.base import Resources
@@ -104,9 +104,11 @@ def test_a_file_begun_without_groups_is_continued_without_them(chkfile: Path, tm
     with h5py.File(tmp_path / "vmc.hdf5", "r") as handle:
         assert "energygroups" not in handle and len(handle["energytotal"]) == 25
     read = MCReader(warmup=2).read(tmp_path, 0)
-    assert read.results["blocks"] == 25 and "error_method" not in read.results
-    assert read.results["error"] == pytest.approx(stats.estimate(
-        np.real(h5py.File(tmp_path / "vmc.hdf5", "r")["energytotal"][()]), warmup=2).error, rel=1e-12)
+    assert read.results["blocks"] == 25 and read.results["error_method"] == "blocks"
+    series = np.real(h5py.File(tmp_path / "vmc.hdf5", "r")["energytotal"][()])
+    # the block series' published error (issue 14: errorbar.publish); pyblock's choice stays beside it
+    assert read.results["error"] == pytest.approx(errorbar.publish(series, warmup=2).error, rel=1e-12)
+    assert read.results["error_reblocked"] == pytest.approx(stats.estimate(series, warmup=2).error, rel=1e-12)
 
 
 def test_walltime_killed_vmc_to_a_target_error_merges_its_groups(tmp_path: Path) -> None:

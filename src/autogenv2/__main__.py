@@ -17,15 +17,18 @@ def fast(args: list[str]) -> int | None:
     targets = [a for a in args[1:] if a not in PLAIN_FLAGS]
     if len(targets) != 1 or targets[0].startswith("-"):
         return None
-    from .fastpath import plain_status
+    from .fastpath import plain_status, plan_fingerprint, plan_is_known
 
-    return plain_status(Path(targets[0]), "--rescan" in args, "--all" in args)
+    target = Path(targets[0])
+    if target.is_file() and not plan_is_known(*plan_fingerprint(target)):
+        return None  # the full CLI validates the plan first
+    return plain_status(target, "--rescan" in args, "--all" in args)
 
 
 def fast_noop_run(plan: Path) -> int | None:
     """The answer of ``run PLAN`` when nothing can change (see fastpath.noop_states), else None."""
-    from .errors import AutogenError
-    from .fastpath import noop_states
+    from .errors import EXIT_FAILED, EXIT_OK, AutogenError
+    from .fastpath import failed_rows, failure_line, noop_states
 
     try:
         root, _fingerprint, counts = noop_states(plan, None, 0)
@@ -36,7 +39,10 @@ def fast_noop_run(plan: Path) -> int | None:
     total = sum(counts.values())
     print("nothing to do: every job is done or failed")
     print(f"{root}: {total} elements: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items())))
-    return 0
+    failed = failed_rows(root) if counts.get("failed") or counts.get("blocked") else []
+    if failed:
+        print(failure_line(failed))
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def safe_umask() -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from .ensemble import RunnerPool, lock
 from .errors import PlanError
+from .index import Index
 from .job import JobRun
 from .plan import Plan
 from .states import State
@@ -15,22 +16,29 @@ def cancel_jobs(plan: Plan, job_ids: list[str]) -> list[str]:
     if unknown:
         raise PlanError(f"job {unknown[0]!r} is not in {plan.source or 'the plan'}")
     pool = RunnerPool(plan)
-    messages = []
-    with lock(plan.root).acquire(timeout=60):
-        for job in plan.jobs:
-            if job_ids and job.id not in job_ids:
-                continue
-            run = JobRun(job, plan.root)
-            run.load()
-            assert run.status is not None
-            for element in run.status.elements:
-                if element.state is not State.running:
-                    continue
-                attempt = element.attempts[-1]
-                if attempt.runner_id:
-                    pool.get(attempt.runner).cancel(attempt.runner_id)
-                element.state, element.reason = State.failed, "cancelled by user (run --retry-failed to resume)"
-                element.log("cancelled", runner_id=attempt.runner_id)
-                messages.append(f"{job.id}/{element.name}: cancelled {attempt.runner} {attempt.runner_id}")
-            run.save()
+    messages: list[str] = []
+    with lock(plan.root).acquire(timeout=60), Index(plan.root) as index:
+        runs = [JobRun(job, plan.root) for job in plan.jobs if not job_ids or job.id in job_ids]
+        for run in runs:
+            messages += _cancel_job(run, pool)
+        index.update((run.status, run.is_finished()) for run in runs if run.status is not None)
     return messages or ["nothing was running"]
+
+
+def _cancel_job(run: JobRun, pool: RunnerPool) -> list[str]:
+    """Cancel one job's running attempts, block what waited on them, save its status."""
+    run.load()
+    assert run.status is not None
+    messages = []
+    for element in run.status.elements:
+        if element.state is not State.running:
+            continue
+        attempt = element.attempts[-1]
+        if attempt.runner_id:
+            pool.get(attempt.runner).cancel(attempt.runner_id)
+        element.state, element.reason = State.failed, "cancelled by user (run --retry-failed to resume)"
+        element.log("cancelled", runner_id=attempt.runner_id)
+        messages.append(f"{run.job.id}/{element.name}: cancelled {attempt.runner} {attempt.runner_id}")
+    run.save()
+    messages += run.update_blocked()
+    return messages

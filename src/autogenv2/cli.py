@@ -8,15 +8,16 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from .errors import AutogenError
+from .errors import EXIT_BUG, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, AutogenError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Set up, run, babysit and store QMC calculations.")
 console = Console(width=None if sys.stdout.isatty() else 160)
 TRACEBACK = {"on": False}
 SHORT_USAGE = ("usage: autogenv2 COMMAND [ARGS]...   (autogenv2 --help, autogenv2 COMMAND --help)\n"
-               "commands: run status results cancel report inspect\n")
+               "commands: run status results cancel report inspect describe\n")
 
 
 def _root_of(target: Path) -> Path:
@@ -25,9 +26,14 @@ def _root_of(target: Path) -> Path:
         return target
     if not target.exists():
         raise AutogenError(f"{target}: no such plan file or root directory")
-    from .fastpath import plan_fingerprint
+    from .fastpath import plan_fingerprint, plan_is_known
 
-    return plan_fingerprint(target)[0]
+    root, fingerprint = plan_fingerprint(target)
+    if plan_is_known(root, fingerprint):  # byte-identical to the plan of the last clean pass
+        return root
+    from .plan import load_plan
+
+    return load_plan(target).root  # an invalid plan fails here with its error
 
 
 @app.command()
@@ -53,8 +59,8 @@ def run(plan: Path = typer.Argument(..., metavar="PLAN", help="plan file (.toml 
         report, the_root = reconcile_file(plan, root=root, retry_failed=retry_failed, wait=wait)
         display.print_pass(console, report)
     display.print_status(console, the_root, quiet_if_large=True)
-    if report.errors:
-        raise typer.Exit(1)
+    display.print_outcome(console, report)
+    raise typer.Exit(report.exit_code)
 
 
 @app.command()
@@ -71,7 +77,7 @@ def status(target: Path = typer.Argument(..., metavar="TARGET", help="plan file 
     if plain:
         from .fastpath import plain_status
 
-        raise typer.Exit(plain_status(target, rescan, show_all))
+        raise typer.Exit(plain_status(_root_of(target), rescan, show_all))
     display.print_status(console, _root_of(target), rescan=rescan)
 
 
@@ -113,7 +119,7 @@ def cancel(plan: Path = typer.Argument(..., metavar="PLAN", help="plan file"),
     from .plan import load_plan
 
     for line in cancel_jobs(load_plan(plan), jobs or []):
-        console.print(line)
+        console.print(line, markup=False, highlight=False)
 
 
 @app.command()
@@ -128,7 +134,7 @@ def report(target: Path = typer.Argument(..., metavar="TARGET", help="plan file 
     root = _root_of(target)
     written = build_report(root, out or root / "report")
     for path in written:
-        console.print(str(path), highlight=False)
+        console.print(str(path), markup=False, highlight=False)
 
 
 @app.command()
@@ -149,31 +155,49 @@ def inspect(run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="a QWalk
     sys.stdout.write(json.dumps(report, indent=1) + "\n" if as_json else format_table(report) + "\n")
 
 
-def _print_version(value: bool) -> None:
-    if value:
-        from . import __version__
+@app.command()
+def describe(code: str = typer.Argument(..., metavar="CODE", help="pyscf, pyqmc, qwalk or toy"),
+             method: Optional[str] = typer.Argument(None, metavar="METHOD",
+                                                    help="one method (default: all)")) -> None:
+    """Every option a step of CODE/METHOD accepts: type, default, unit and one line of help.
 
-        sys.stdout.write(f"autogenv2 {__version__}\n")
-        raise typer.Exit(0)
+    Example: autogenv2 describe pyqmc dmc
+    """
+    from .describe import describe as describe_text
+
+    sys.stdout.write(describe_text(code, method))
+
+
+def _version_line() -> str:
+    from . import __version__
+
+    return f"autogenv2 {__version__}\n"
 
 
 @app.callback()
 def _options(traceback: bool = typer.Option(False, "--traceback", help="show Python tracebacks"),
-             version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
-                                          help="print the version and exit")) -> None:
+             version: bool = typer.Option(False, "--version", help="print the version and exit")) -> None:
     TRACEBACK["on"] = traceback
+    if version:  # handled here, not by an option callback: typer < 0.13 passes those the raw string
+        sys.stdout.write(_version_line())
+        raise typer.Exit(0)
 
 
 def _usage_error(exc: Exception) -> int | None:
     """Show a command-line usage error (click's or typer's own vendored click) and return its exit code.
 
-    Recognised by shape, not by import: typer >= 0.2x vendors click, older typer uses click itself.
+    Recognised by shape, not by import: typer >= 0.26 vendors click, older typer uses click itself.
     """
     show, code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
     if not callable(show) or not isinstance(code, int):
         return None
     show()
     return code
+
+
+def _interrupted() -> int:
+    console.print("interrupted; running attempts continue, `autogenv2 run` picks them up", highlight=False)
+    return EXIT_INTERRUPTED
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -184,25 +208,34 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if not args:
         sys.stderr.write(SHORT_USAGE)
-        return 2
+        return EXIT_USAGE
+    if args == ["--version"]:  # a group needs a command, so the bare flag is answered here
+        sys.stdout.write(_version_line())
+        return 0
     try:
         returned = app(args=args, prog_name="autogenv2", standalone_mode=False)
     except AutogenError as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False, markup=True, soft_wrap=True)
-        return 1
+        console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        return EXIT_ERROR
     except typer.Exit as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):  # typer turns Ctrl-C into Exit(130)
+            return _interrupted()
         return int(exc.exit_code or 0)
     except KeyboardInterrupt:
-        console.print("interrupted; running attempts continue, `autogenv2 run` picks them up")
-        return 130
+        return _interrupted()
     except Exception as exc:  # noqa: BLE001 - the one place that reports unexpected errors
+        if type(exc).__name__ == "Abort" and isinstance(exc.__cause__, KeyboardInterrupt):
+            return _interrupted()  # older click turns Ctrl-C into Abort
         code = _usage_error(exc)
         if code is not None:
             return code
         if "--traceback" in args:
             raise
-        console.print(f"[red]{type(exc).__name__}:[/red] {exc} (rerun with --traceback for details)")
-        return 2
+        console.print(f"[red]{type(exc).__name__}:[/red] {escape(str(exc))} "
+                      "(rerun with --traceback for details)", highlight=False)
+        return EXIT_BUG
+    if returned == EXIT_INTERRUPTED:  # typer turned Ctrl-C into Exit(130), returned in non-standalone mode
+        return _interrupted()
     return returned if isinstance(returned, int) else 0
 
 

@@ -6,13 +6,14 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:
     from .ensemble import PassReport
 
 
-STATE_STYLE = {"done": "green", "failed": "red", "running": "cyan", "needs_more": "yellow",
+STATE_STYLE = {"done": "green", "failed": "red", "blocked": "red", "running": "cyan", "needs_more": "yellow",
                "ready": "white", "planned": "dim"}
 
 
@@ -39,7 +40,7 @@ def status_table(rows: list[dict[str, Any]], root: Path) -> Table:
     for row in rows:
         style = STATE_STYLE.get(row["state"], "white")
         table.add_row(row["job"], row["element"], f"[{style}]{row['state']}[/{style}]", str(row["attempts"]),
-                      energy_text(row), row["scheduler"], row["reason"])
+                      energy_text(row), escape(row["scheduler"]), escape(row["reason"]))
     return table
 
 
@@ -59,7 +60,7 @@ def print_status(console: Console, root: Path, only: list[str] | None = None, re
 
     rows, errors = rows_and_errors(root, rescan, only, STATUS_COLUMNS)
     for error in errors:
-        console.print(f"[red]unreadable:[/red] {error}", highlight=False)
+        console.print(f"[red]unreadable:[/red] {escape(error)}", highlight=False)
     if len(rows) <= LARGE:
         console.print(status_table(rows, root))
         return
@@ -79,15 +80,26 @@ def print_status(console: Console, root: Path, only: list[str] | None = None, re
 def print_pass(console: Console, report: PassReport) -> None:
     """What one pass did, then a one-line summary."""
     for line in report.messages:
-        console.print(f"[yellow]plan change[/yellow] {line}", highlight=False)
+        console.print(f"[yellow]plan change[/yellow] {escape(line)}", highlight=False)
     for line in report.actions:
-        console.print(f"  {line}", highlight=False)
+        console.print(f"  {line}", highlight=False, markup=False)
     for line in report.errors:
-        console.print(f"[red]error:[/red] {line}", highlight=False)
+        console.print(f"[red]error:[/red] {escape(line)}", highlight=False)
     if not report.actions and not report.messages:
         console.print("nothing to do: " + ("every job is done or failed" if report.finished
                                            else "waiting for running attempts"))
     console.print(summary(report), highlight=False)
+
+
+def print_outcome(console: Console, report: PassReport) -> None:
+    """The last line of ``run``: which elements failed, or that some are still running."""
+    from .fastpath import failure_line
+
+    if report.failed:
+        console.print(f"[red]{escape(failure_line(report.failed))}[/red]", highlight=False, soft_wrap=True)
+    elif not report.finished and not report.errors:
+        console.print(f"still running: {report.unfinished} job{'s' * (report.unfinished != 1)} unfinished; "
+                      "`autogenv2 run` again (or `run --watch`) follows them", highlight=False)
 
 
 def summary(report: PassReport) -> str:
@@ -129,7 +141,10 @@ class Progress:
     def update(self, report: PassReport) -> None:
         self.passes += 1
         for line in report.messages + report.actions:
-            self.console.print(f"  {line}", highlight=False)
+            self.console.print(f"  {line}", highlight=False, markup=False)
         for line in report.errors:
-            self.console.print(f"[red]error:[/red] {line}", highlight=False)
-        self.live.update(f"pass {self.passes}: {summary(report)}")
+            self.console.print(f"[red]error:[/red] {escape(line)}", highlight=False)
+        lines = [f"pass {self.passes}: {summary(report)}", *(f"  {line}" for line in report.progress)]
+        if report.progress_more:
+            lines.append(f"  ... and {report.progress_more} more running")
+        self.live.update(escape("\n".join(lines)))

@@ -15,18 +15,22 @@ from typing import Callable, Iterator
 
 from filelock import Timeout
 
-from .errors import AutogenError
-from .fastpath import lock, locked_error, noop_states, plan_fingerprint
+from .errors import EXIT_ERROR, EXIT_FAILED, EXIT_OK, EXIT_RUNNING, AutogenError
+from .fastpath import failed_rows, lock, locked_error, noop_states, plan_fingerprint
 from .index import Index
 from .job import JobRun
 from .manager import Context
 from .plan import Plan, Step, load_plan
+from .preflight import check_programs
 from .profiles import MachineProfile, load_profiles
+from .progress import progress_line
 from .runners import Runner
 from .runners.base import Resources, RunRequest, RunStatus
 from .states import State
 from .status import Attempt
 
+PROGRESS_LINES = 20
+"""Running elements described one by one in ``--watch`` (the rest are counted)."""
 
 
 @dataclass
@@ -38,10 +42,25 @@ class PassReport:
     errors: list[str] = field(default_factory=list)
     states: dict[str, int] = field(default_factory=dict)
     unfinished: int = 0
+    failed: list[tuple[str, str, str]] = field(default_factory=list)
+    """(``job/element``, state, reason) of every failed or blocked element."""
+    progress: list[str] = field(default_factory=list)
+    """One line per running element (the first PROGRESS_LINES): blocks done of planned, error, time to go."""
+    progress_more: int = 0
+    """Running elements beyond those."""
 
     @property
     def finished(self) -> bool:
         return self.unfinished == 0
+
+    @property
+    def exit_code(self) -> int:
+        """What ``autogenv2 run`` exits with after this pass (see errors.EXIT_*)."""
+        if self.errors:
+            return EXIT_ERROR
+        if self.failed:
+            return EXIT_FAILED
+        return EXIT_OK if self.finished else EXIT_RUNNING
 
 
 class RunnerPool:
@@ -75,6 +94,7 @@ class RunnerPool:
 
 def reconcile(plan: Plan, retry_failed: bool = False, wait: float = 0) -> PassReport:
     """One pass over the plan. Raises LockedError if another run holds the root."""
+    check_programs(plan)
     with _locked(plan.root, wait):
         return _reconcile_indexed(plan, retry_failed)
 
@@ -93,9 +113,10 @@ def reconcile_file(path: Path, root: Path | None = None, retry_failed: bool = Fa
     """A pass driven by a plan file, with the no-op fast path of :mod:`autogenv2.fastpath`."""
     root_dir, fingerprint, counts = noop_states(path, root, wait) if not retry_failed else (None, "", None)
     if counts is not None and root_dir is not None:
-        return PassReport(states=counts), root_dir
+        return PassReport(states=counts, failed=failed_rows(root_dir)), root_dir
     fingerprint = fingerprint or plan_fingerprint(path, root)[1]
     plan = load_plan(path, root=root)
+    check_programs(plan)
     with _locked(plan.root, wait):
         report = _reconcile_indexed(plan, retry_failed, fingerprint)
     return report, plan.root
@@ -137,6 +158,13 @@ def _reconcile_locked(plan: Plan, retry_failed: bool) -> tuple[PassReport, list[
         assert run.status is not None
         for element in run.status.elements:
             report.states[element.state.value] = report.states.get(element.state.value, 0) + 1
+            name = f"{run.job.id}/{element.name}"
+            if element.state in (State.failed, State.blocked):
+                report.failed.append((name, element.state.value, element.reason))
+            elif element.state in (State.running, State.needs_more) and len(report.progress) < PROGRESS_LINES:
+                report.progress.append(progress_line(name, element, run.directory / element.name))
+            elif element.state in (State.running, State.needs_more):
+                report.progress_more += 1
         report.unfinished += 0 if run.is_finished() else 1
     report.unfinished += len(plan.jobs) - len(jobs)
     return report, jobs

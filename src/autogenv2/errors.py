@@ -1,9 +1,24 @@
 """Exceptions. Every expected failure derives from :class:`AutogenError`.
 
 The CLI prints ``str(error)`` on one line and exits 1 for these; anything else is a bug
-and is reported with a hint to rerun with ``--traceback``.
+and is reported with a hint to rerun with ``--traceback`` (exit 70).
 """
 from __future__ import annotations
+
+EXIT_OK = 0
+"""Every element of the plan is done."""
+EXIT_ERROR = 1
+"""The command could not do its work: an invalid plan, a locked root, an unreadable file."""
+EXIT_USAGE = 2
+"""The command line itself is wrong (unknown option, missing argument)."""
+EXIT_FAILED = 3
+"""The pass ran, but some elements failed or are blocked by a failed one (the summary names them)."""
+EXIT_RUNNING = 4
+"""``run`` without ``--watch``: elements are still running or waiting; run again later."""
+EXIT_BUG = 70
+"""An unexpected error inside autogenv2: a bug (rerun with ``--traceback`` and report it); EX_SOFTWARE."""
+EXIT_INTERRUPTED = 130
+"""Ctrl-C: running attempts continue; the next ``run`` picks them up."""
 
 
 class AutogenError(Exception):
@@ -40,3 +55,7 @@ class UnsafeNameError(PlanError):
 
 class AnalysisError(AutogenError, ValueError):
     """Input to an analysis function (twist average, extrapolation) is unusable; names the argument."""
+
+
+class ProgramNotFoundError(AutogenError):
+    """The program a step runs (QWalk, a Python interpreter) does not exist; retrying cannot help."""

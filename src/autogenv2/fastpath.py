@@ -73,6 +73,37 @@ def noop_states(path: Path, root: Path | None, wait: float) -> tuple[Path, str, 
     return root_dir, fingerprint, None
 
 
+def plan_is_known(root: Path, fingerprint: str) -> bool:
+    """True when the last pass over ``root`` ran this very plan (same bytes) without errors."""
+    if not (root / ".autogenv2" / "index.sqlite").is_file():
+        return False
+    with Index(root) as index:
+        return index.meta("plan") == fingerprint
+
+
+def failed_rows(root: Path) -> list[tuple[str, str, str]]:
+    """(``job/element``, state, reason) of every failed or blocked element in the root's index."""
+    with Index(root) as index:
+        found = index.db.execute("SELECT job_id, element, state, reason FROM elements WHERE state IN "
+                                 "('failed', 'blocked') ORDER BY job_id, position").fetchall()
+    return [(f"{job}/{element}", state, reason) for job, element, state, reason in found]
+
+
+def failure_line(failed: list[tuple[str, str, str]], shown: int = 3) -> str:
+    """One line naming the failed elements with their reasons, then the blocked ones."""
+    broken = [(name, reason) for name, state, reason in failed if state == "failed"]
+    blocked = [name for name, state, _ in failed if state == "blocked"]
+    parts = [f"{name}: {reason}" for name, reason in broken[:shown]]
+    if len(broken) > shown:
+        parts.append(f"and {len(broken) - shown} more")
+    line = f"failed: {len(broken)} element{'s' * (len(broken) != 1)} ({'; '.join(parts)})" if broken else ""
+    if blocked:
+        names = ", ".join(blocked[:shown])
+        names += f" and {len(blocked) - shown} more" if len(blocked) > shown else ""
+        line += f"; blocked by them: {names}" if line else f"blocked: {names}"
+    return line + " (`autogenv2 status` for details)"
+
+
 def plain_status(target: Path, rescan: bool, show_all: bool) -> int:
     """``autogenv2 status`` for large ensembles and scripts: counts, then the rows needing attention."""
     root = target if target.is_dir() else plan_fingerprint(target)[0]

@@ -23,11 +23,34 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS jobs (job_id TEXT PRIMARY KEY, mtime_ns INTEGER, size INTEGER, final INTEGER);
 CREATE TABLE IF NOT EXISTS elements (
   job_id TEXT, position INTEGER, element TEXT, code TEXT, method TEXT, state TEXT, attempts INTEGER,
-  energy REAL, error REAL, variance REAL, blocks INTEGER, wall_seconds REAL, reason TEXT, scheduler TEXT,
-  parameters TEXT, lineage TEXT, PRIMARY KEY (job_id, position));
+  energy REAL, error REAL, warmup INTEGER, error_95 REAL, reliable INTEGER, block_variance REAL, local_energy_variance REAL, blocks INTEGER, wall_seconds REAL,
+  reason TEXT, scheduler TEXT, parameters TEXT, lineage TEXT, PRIMARY KEY (job_id, position));
 """
-COLUMNS = ["job", "element", "code", "method", "state", "attempts", "energy", "error", "variance", "blocks",
-           "wall_seconds", "reason", "scheduler", "parameters", "lineage"]
+INDEX_SCHEMA = "3"
+"""Bumped when the tables change; an index of another version is rebuilt from the status files."""
+COLUMNS = ["job", "element", "code", "method", "state", "attempts", "energy", "error", "warmup", "error_95",
+           "reliable", "block_variance", "local_energy_variance", "blocks", "wall_seconds", "reason", "scheduler", "parameters", "lineage"]
+LOCAL_ENERGY_VARIANCE_CODES = ("qwalk",)
+"""Codes whose Reader's ``variance`` is that of the local energy (QWalk's log); others give the
+variance of the block means (PyQMC, toy)."""
+
+
+def variances(code: str, result: dict[str, Any]) -> tuple[float | None, float | None]:
+    """(variance of the block means, variance of the local energy); None where it does not apply."""
+    block, local = result.get("block_variance"), result.get("local_energy_variance")
+    if block is None and local is None:
+        if code in LOCAL_ENERGY_VARIANCE_CODES:
+            local = result.get("variance")
+        else:
+            block = result.get("variance")
+    return _num(block), _num(local)
+
+
+def quality(result: dict[str, Any]) -> tuple[int | None, float | None, bool | None]:
+    """The warm-up used, the 95 % half-width and whether the error bar is reliable (errorbar.py)."""
+    warmup, reliable = result.get("warmup"), result.get("reliable")
+    return (warmup if isinstance(warmup, int) else None, _num(result.get("error_95")),
+            reliable if isinstance(reliable, bool) else None)
 
 
 def element_rows(status: JobStatus) -> list[tuple[Any, ...]]:
@@ -44,7 +67,7 @@ def element_rows(status: JobStatus) -> list[tuple[Any, ...]]:
         blocks = result.get("blocks", result.get("iterations"))
         rows.append((status.job_id, position, element.name, element.code, element.method, element.state.value,
                      len(element.attempts), _num(result.get("energy")), _num(result.get("error")),
-                     _num(result.get("variance")), blocks if isinstance(blocks, int) else None,
+                     *quality(result), *variances(element.code, result), blocks if isinstance(blocks, int) else None,
                      round(sum(seconds), 3) if seconds else None, element.reason, scheduler,
                      json.dumps(element.spec.get("options", {}), sort_keys=True),
                      json.dumps(lineage, sort_keys=True)))
@@ -71,6 +94,14 @@ class Index:
     def _open(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30)
         db.executescript(SCHEMA)
+        found = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        if found is None or found[0] != INDEX_SCHEMA:  # an older layout: rebuild from the status files
+            with db:
+                db.executescript("DROP TABLE IF EXISTS jobs; DROP TABLE IF EXISTS elements; "
+                                 "DELETE FROM meta;")
+            db.executescript(SCHEMA)
+            with db:
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (INDEX_SCHEMA,))
         return db
 
     def __enter__(self) -> "Index":
@@ -96,7 +127,8 @@ class Index:
                 self.db.execute("INSERT OR REPLACE INTO jobs VALUES (?, ?, ?, ?)",
                                 (status.job_id, stat.st_mtime_ns, stat.st_size, int(final)))
                 self.db.execute("DELETE FROM elements WHERE job_id=?", (status.job_id,))
-                self.db.executemany(f"INSERT INTO elements VALUES ({','.join('?' * 16)})", element_rows(status))
+                self.db.executemany(f"INSERT INTO elements VALUES ({','.join('?' * (len(COLUMNS) + 1))})",
+                                    element_rows(status))
 
     def rescan(self) -> list[str]:
         """Bring the index in line with the status files on disk; returns unreadable-file messages."""
@@ -149,6 +181,8 @@ class Index:
             item = dict(zip(columns, row))
             for key in decoded:
                 item[key] = json.loads(item[key])
+            if decode and item.get("reliable") is not None:  # SQLite keeps a bool as 0/1
+                item["reliable"] = bool(item["reliable"])
             out.append(item)
         return out
 
@@ -173,7 +207,8 @@ def status_is_final(status: JobStatus) -> bool:
     (A pass knows better, from the plan's ``after`` links; this is only used when rescanning.)
     """
     states = {e.state.value for e in status.elements}
-    return states <= {"done"} or ("failed" in states and states <= {"done", "failed"})
+    stopped = {"failed", "blocked"}
+    return states <= {"done"} or (bool(states & stopped) and states <= {"done"} | stopped)
 
 
 def open_synced(root: Path, rescan: bool = False) -> tuple[Index, list[str]]:

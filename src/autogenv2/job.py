@@ -98,7 +98,7 @@ class JobRun:
         """Step every element whose upstream is done until it must wait (siblings run side by side)."""
         assert self.status is not None
         ctx.save = self.save
-        actions: list[str] = []
+        actions: list[str] = self.update_blocked()
         for element in self.status.elements:
             if not self.ready_to_step(element.name):
                 continue
@@ -109,7 +109,35 @@ class JobRun:
                     break
                 self.save()
                 actions.append(f"{self.job.id}/{element.name}: {action}")
-        return actions
+        return actions + self.update_blocked()
+
+    def update_blocked(self) -> list[str]:
+        """Mark elements whose upstream failed (or is blocked) as blocked, and unblock reopened ones.
+
+        Saves the status when anything changed; returns what changed, one line per element.
+        """
+        assert self.status is not None
+        steps = {step.name: step for step in self.job.steps}
+        changes = []
+        for element in self.status.elements:  # upstream elements come first, so blocks propagate
+            step = steps.get(element.name)
+            upstream = self.status.element(step.after) if step is not None and step.after else None
+            stuck = upstream is not None and upstream.state in (State.failed, State.blocked)
+            if stuck and element.state is State.planned and upstream is not None:
+                if upstream.state is State.failed:  # name the failed element and its reason
+                    cause = f"{upstream.name} failed" + (f" ({upstream.reason})" if upstream.reason else "")
+                else:  # blocked further up: the same cause
+                    cause = upstream.reason.removeprefix("blocked: ")
+                element.state, element.reason = State.blocked, f"blocked: {cause}"
+                element.log("blocked", reason=element.reason)
+                changes.append(f"{self.job.id}/{element.name}: {element.reason}")
+            elif not stuck and element.state is State.blocked:
+                element.state, element.reason = State.planned, ""
+                element.log("unblocked")
+                changes.append(f"{self.job.id}/{element.name}: unblocked")
+        if changes:
+            self.save()
+        return changes
 
     def is_finished(self) -> bool:
         """Nothing more can happen: every element is done, failed, or waits on a failed one."""

@@ -23,8 +23,8 @@ import numpy as np
 
 from .codes import get_method
 from .codes.base import Reader, ReadResult, Writer
-from .errors import OptionError
-from .health import FIXES
+from .errors import OptionError, ProgramNotFoundError
+from .health import FIXES, warmup_after_drift
 from .plan import Step
 from .planchange import archive
 from .naming import inside
@@ -149,7 +149,9 @@ class Manager:
     def _start(self, ctx: Context) -> str | None:
         attempts = self.status.attempts
         if len(attempts) >= self.step_spec.max_attempts:
-            return self._fail(f"gave up after {len(attempts)} attempts (max_attempts)")
+            last = f"; the last: {self.status.reason}" if self.status.reason else ""
+            return self._fail(f"gave up after {len(attempts)} attempts (max_attempts = "
+                              f"{self.step_spec.max_attempts}){last}")
         resources = ctx.resources(self.step_spec)
         used = core_hours(attempts, resources)
         if self.step_spec.max_core_hours is not None and used >= self.step_spec.max_core_hours:
@@ -160,12 +162,16 @@ class Manager:
         refused = self._write_inputs()  # the totals of the last verdict, written only now (idempotent)
         if refused:
             return self._fail(refused)
+        try:
+            argv = self.writer.command()
+        except ProgramNotFoundError as exc:  # retrying cannot help: fail once, record no attempt
+            return self._fail(str(exc))
         token = f"ag2-{uuid.uuid4().hex[:12]}"
         attempt = Attempt(number=len(attempts) + 1, token=token, runner=self.step_spec.runner)
         attempts.append(attempt)
         self.status.state = State.running
         ctx.save()  # the attempt is on disk before the runner hears of it
-        return self._submit(ctx, attempt)
+        return self._submit(ctx, attempt, argv)
 
     def _size_to_walltime(self, resources: Resources) -> None:
         """Stop the next attempt cleanly before the walltime, from the measured seconds per block.
@@ -186,8 +192,8 @@ class Manager:
             self.writer.attempt_limit = limit  # type: ignore[attr-defined]
             self.status.writer = self.writer.model_dump(mode="json")
 
-    def _submit(self, ctx: Context, attempt: Attempt) -> str:
-        request = RunRequest(directory=self.directory, argv=self.writer.command(), token=attempt.token,
+    def _submit(self, ctx: Context, attempt: Attempt, argv: list[str]) -> str:
+        request = RunRequest(directory=self.directory, argv=argv, token=attempt.token,
                              resources=ctx.resources(self.step_spec))
         ctx.active[attempt.runner] = ctx.active.get(attempt.runner, 0) + 1
         if ctx.bundle_size(attempt.runner) > 1:  # submitted with others by the pass (ensemble.flush_bundles)
@@ -233,6 +239,10 @@ class Manager:
         exit_code = run.exit_code if run.phase == "finished" else -9
         if run.reason in ("walltime", "terminated", "cancelled") and (exit_code or 0) >= 0:
             exit_code = -15
+        if exit_code == 127 and run.reason == "cannot start program":  # the launch wrapper's: no program
+            return self._fail(f"the program could not be started on runner {attempt.runner!r} (not "
+                              "found there?): install it or give its full path ($AUTOGENV2_QWALK, option "
+                              "'python'), then `autogenv2 run --retry-failed`")
         result = self.reader.read(self.directory, exit_code)
         attempt.verdict, attempt.blocks = result.verdict.value, result.results.get("blocks")
         result, action = self._heal(result, exit_code)
@@ -245,16 +255,24 @@ class Manager:
         events = self.status.events
         for finding in result.results.get("health") or []:
             check, detail = finding["check"], finding["detail"]
-            fixed = any(e.get("event") == "health-fix" and e.get("check") == check for e in events)
-            fix = FIXES.get(check)
-            if fix is None:
+            fixes = FIXES.get(check) or ()
+            if not fixes:
                 if not any(e.get("event") == "health-flag" and e.get("check") == check for e in events):
                     self.status.log("health-flag", check=check, detail=detail)
                 continue
-            if fixed:
+            done = sum(e.get("event") == "health-fix" and e.get("check") == check for e in events)
+            if done >= len(fixes):
                 return result, self._fail(f"health check {check!r} still fails after its fix: {detail}")
-            if fix == "more_warmup":
-                warmup = max(2 * int(getattr(self.reader, "warmup", 0)), int(result.results.get("blocks", 0)) // 2)
+            fix, sampling = fixes[done], next(iter(type(self.writer).sampling), None)
+            blocks, used = int(result.results.get("blocks") or 0), int(result.results.get("warmup") or 0)
+            if fix == "sample_more" and sampling is not None:  # keeps every block: a cut biases (health.py)
+                total = blocks + max(blocks - used, 1)
+                self.status.log("health-fix", check=check, detail=detail, writer={sampling: total})
+                return result.model_copy(update={"verdict": Verdict.incomplete, "more": {sampling: total},
+                                                 "reason": f"{check}: {detail}; sampling as much again "
+                                                 f"(to {total} blocks), warm-up kept at {used}"}), None
+            if fix in ("sample_more", "more_warmup"):
+                warmup = warmup_after_drift(blocks, used)
                 self.status.log("health-fix", check=check, detail=detail, reader={"warmup": warmup})
                 self.reader = type(self.reader).build(self.step_spec.name, {**self.reader.model_dump(),
                                                                              "warmup": warmup})

@@ -30,6 +30,7 @@ from .codes import get_method
 from .codes.base import format_validation_error
 from .errors import OptionError, PlanError
 from .naming import check_name
+from .preflight import check_step, refuse_strings
 from .runners.base import Resources
 from .templates import expand_foreach, expand_scans
 
@@ -79,11 +80,12 @@ class Step(BaseModel):
         return writer_opts, reader_opts
 
     def check(self, where: str) -> None:
-        """Build the Writer and Reader once so every option error surfaces now."""
+        """Build the Writer and Reader once so every option error surfaces now (see preflight.py)."""
         writer_cls, reader_cls = get_method(self.code, self.method)
         writer_opts, reader_opts = self.split_options(where)
         writer = writer_cls.build(where, writer_opts)
         reader_cls.build(where, {**reader_opts, **writer.reader_hints()})
+        check_step(self, writer, where)  # type: ignore[arg-type]
 
     def spec(self) -> dict[str, Any]:
         """The JSON form stored in status.json and compared with later plans."""
@@ -253,6 +255,7 @@ def _make_step(merged: dict[str, Any], where: str, index: int) -> dict[str, Any]
     step_where = f"{where}, step {merged['name']!r}"
     fixed = {k: merged[k] for k in STEP_KEYS if k in merged}
     fixed["options"] = {k: v for k, v in merged.items() if k not in STEP_KEYS}
+    refuse_strings(Step, {k: v for k, v in fixed.items() if k != "options"}, step_where)
     try:
         Step.model_validate(fixed)
     except ValidationError as exc:

@@ -104,16 +104,28 @@ def _groups(runs: list[Run], key: str) -> dict[tuple[str, str], list[Run]]:
     return groups
 
 
+TIMESTEP_KEYS = ("tstep", "timestep")
+"""The DMC time-step option of PyQMC and of QWalk."""
+
+
+def _timestep_key(run: Run) -> str:
+    return next((key for key in TIMESTEP_KEYS if key in run.options), TIMESTEP_KEYS[0])
+
+
 def timestep_series(runs: list[Run]) -> list[Series]:
     """DMC energies against time step, per job and step; fitted when 3 or more time steps exist."""
-    dmc = [r for r in runs if r.method == "dmc" and r.measured and _finite(r.options.get("tstep"))]
+    dmc = [r for r in runs if r.method == "dmc" and r.measured and _finite(r.options.get(_timestep_key(r)))]
+    groups: dict[tuple[str, str], list[Run]] = {}
+    for run in dmc:
+        groups.setdefault((run.job, run.base(_timestep_key(run))), []).append(run)
     found = []
-    for (job, base), group in _groups(dmc, "tstep").items():
-        if len({r.options["tstep"] for r in group}) < 2:
+    for (job, base), group in groups.items():
+        tau = {r.name: float(r.options[_timestep_key(r)]) for r in group}
+        if len(set(tau.values())) < 2:
             continue
-        group.sort(key=lambda r: r.options["tstep"])
+        group.sort(key=lambda r: tau[r.name])
         series = Series(f"{job}: {base} energy vs time step", "DMC time step τ (1/Ha)",
-                        [float(r.options["tstep"]) for r in group], [r.result["energy"] for r in group],
+                        [tau[r.name] for r in group], [r.result["energy"] for r in group],
                         [r.result["error"] for r in group], [r.name for r in group])
         for order, name, minimum in ((1, "linear", 3), (2, "quadratic", 4)):
             if len(group) >= minimum:
@@ -165,7 +177,8 @@ def scan_series(runs: list[Run]) -> list[Series]:
             continue
         found.append(Series(f"{name} ({group[0].code} {group[0].method})", xlabel, [xs[r.job] for r in group],
                             [r.result["energy"] for r in group],
-                            [r.result.get("error") if _finite(r.result.get("error")) else 0.0 for r in group],
+                            [r.result["error"] if _finite(r.result.get("error")) else float("nan")
+                             for r in group],  # an SCF has no error bar: blank, not 0
                             [r.job for r in group]))
     return found
 
@@ -218,10 +231,24 @@ def bond_length(atom: str) -> float | None:
     return round(float(np.linalg.norm(coords[0] - coords[1])), 10)
 
 
+def _qwalk_optimization(run: Run) -> tuple[np.ndarray, np.ndarray]:
+    """Energy and error per LINEAR iteration (the Reader's ``iterations``); OPTIMIZE minimizes the
+    variance and records no energies, so it gives none."""
+    steps = [s for s in run.result.get("iterations") or [] if _finite(s.get("energy"))]
+    energy = np.array([s["energy"] for s in steps], dtype=float)
+    error = np.array([s["error"] if _finite(s.get("error")) else np.nan for s in steps], dtype=float)
+    return energy, error
+
+
 def optimization_traces(runs: list[Run]) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """(label, energy, error) per iteration of every PyQMC optimization."""
+    """(label, energy, error) per iteration of every PyQMC optimization and QWalk LINEAR."""
     traces = []
     for run in runs:
+        if run.code == "qwalk" and run.method in ("linear", "optimize"):
+            energy, error = _qwalk_optimization(run)
+            if energy.size:
+                traces.append((run.label, energy, error))
+            continue
         if run.method != "optimize":
             continue
         path = run.outputs.get("wavefunction")
@@ -242,17 +269,31 @@ def optimization_traces(runs: list[Run]) -> list[tuple[str, np.ndarray, np.ndarr
     return traces
 
 
-def block_traces(runs: list[Run]) -> list[dict[str, Any]]:
-    """Block energies (and DMC weights) of every PyQMC VMC/DMC run, with its warm-up and estimate."""
+def _read_blocks(run: Run) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """The run's block energies and weights from its own files (PyQMC HDF5, QWalk .log), or None."""
+    if run.method not in MC_METHODS:
+        return None
+    if run.code == "qwalk":
+        from .codes.qwalk.blocks import read_blocks as read_qwalk
+
+        return read_qwalk(run.directory, run.method)
+    path = run.outputs.get("hdf")
+    if run.code != "pyqmc" or path is None or not path.exists():
+        return None
     from .codes.pyqmc.reader import read_blocks
 
+    return read_blocks(path)
+
+
+def block_traces(runs: list[Run]) -> list[dict[str, Any]]:
+    """Block energies (and DMC weights) of every PyQMC and QWalk VMC/DMC run, with warm-up and estimate."""
     traces = []
     for run in runs:
-        path = run.outputs.get("hdf")
-        if run.code != "pyqmc" or run.method not in MC_METHODS or path is None or not path.exists():
-            continue
         try:
-            energy, weights = read_blocks(path)
+            blocks = _read_blocks(run)
+            if blocks is None:
+                continue
+            energy, weights = blocks
         except (OSError, KeyError, ValueError):  # unreadable: the status table still lists the run
             continue
         if energy.size:
@@ -306,7 +347,10 @@ def render_html(root: Path, sections: list[Any], summary: list[list[str]]) -> st
              "table{border-collapse:collapse;margin:0.5em 0}td,th{border:1px solid #bbb;padding:2px 8px;"
              "text-align:right}th{background:#eee}img{max-width:100%}</style></head><body>",
              f"<h1>QMC report</h1><p>Results under <code>{where}</code>. "
-             "Energies in Hartree; error bars are one standard error (reblocked).</p>"]
+             "Energies in Hartree; error bars are the published one standard error: PyQMC VMC from its "
+             "walker groups, DMC and QWalk from their blocks (reblocked where they are correlated, else "
+             "the plain standard error, times a small-sample factor), optimizations PyQMC's "
+             "per-iteration error (scaled by the trace's scatter where that is larger).</p>"]
     for section in sections:
         parts.append(f"<h2>{html.escape(section.title)}</h2>")
         parts += [f"<p>{html.escape(note)}</p>" for note in section.notes]

@@ -1,6 +1,7 @@
 """Figures and tables of the report, one function per section (matplotlib, Agg backend)."""
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,13 +91,16 @@ def scan_section(found: list[Series], out: Path) -> Section:
     fig, axes = plt.subplots(len(methods), 1, figsize=(6.4, 3.2 * len(methods)), sharex=True, squeeze=False)
     for series in found:
         ax = axes[methods.index(series.title.split(" ")[-1].rstrip(")")), 0]
-        ax.errorbar(series.x, series.energy, yerr=series.error, fmt="o-", capsize=3, label=series.title)
+        known = [e if e == e else 0.0 for e in series.error]  # no bar where a step has no error (SCF)
+        ax.errorbar(series.x, series.energy, yerr=known if any(known) else None, fmt="o-", capsize=3,
+                    label=series.title)
         ax.set_ylabel("energy (Ha)")
         ax.legend(fontsize=8)
         section.tables.append((["job", found[0].xlabel, f"{series.title}: energy (Ha)", "error (Ha)"],
                                _points(series)))
         section.numbers.append({"title": series.title, "x": series.x, "jobs": series.labels,
-                                "energy": series.energy, "error": series.error, "xlabel": series.xlabel})
+                                "energy": series.energy, "xlabel": series.xlabel,
+                                "error": [e if math.isfinite(e) else None for e in series.error]})
     axes[-1, 0].set_xlabel(found[0].xlabel)
     axes[0, 0].set_title("energy vs " + found[0].xlabel)
     section.images.append(_save(fig, out / "scan.png"))

@@ -13,10 +13,11 @@ class State(str, Enum):
     needs_more = "needs_more"  # the Reader asked for more sampling; next step continues the run
     done = "done"              # the Reader accepted the result
     failed = "failed"          # given up; ``reason`` says why
+    blocked = "blocked"        # an element it takes inputs from failed; ``reason`` names it
 
     def is_final(self) -> bool:
-        """True for done and failed: no step changes these without a plan change."""
-        return self in (State.done, State.failed)
+        """True for done, failed and blocked: no step changes these without a plan change or a retry."""
+        return self in (State.done, State.failed, State.blocked)
 
     def is_active(self) -> bool:
         """True while an attempt lives in a Runner."""

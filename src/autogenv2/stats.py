@@ -291,4 +291,7 @@ def samples_to_target(est: Estimate, prec: Precision, target: float, z: float = 
     if noisy:
         total = min(total, NOISY_GROWTH * n)
     total = max(int(math.ceil(total)), int(n * (1 + MIN_GROWTH)) + 1)
-    return total, (f"error {est.error:.2e} (95 % bound {prec.upper(z):.2e}) > target {target:.2e}")
+    bound = f"{round(NormalDist().cdf(z) * 100, 1):g} % bound {prec.upper(z):.2e}"
+    if est.error > target:
+        return total, f"error {est.error:.2e} > target {target:.2e} ({bound})"
+    return total, f"error {est.error:.2e} is within target {target:.2e} but its {bound} is not"

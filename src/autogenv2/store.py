@@ -11,8 +11,13 @@ from .storage import STATUS_FILE
 if TYPE_CHECKING:
     from .status import JobStatus
 
-COLUMNS = ["job", "element", "code", "method", "state", "energy", "error", "variance", "blocks", "attempts",
-           "wall_seconds", "reason", "parameters", "lineage"]
+COLUMNS = ["job", "element", "code", "method", "state", "energy", "error", "warmup", "error_95", "reliable",
+           "block_variance", "local_energy_variance", "blocks", "attempts", "wall_seconds", "reason",
+           "parameters", "lineage"]
+"""``warmup``: the blocks actually dropped (after any health fix); ``error_95``: half-width of the 95 %
+interval; ``reliable``: whether the error bar can be trusted (errorbar.py). ``block_variance``: variance
+of the block means (PyQMC, toy); ``local_energy_variance``: variance of the local energy (QWalk). Each
+is empty where it does not apply; so is ``error`` for an SCF."""
 
 
 def rows(root: Path, rescan: bool = False, only: list[str] | None = None,

@@ -9,12 +9,14 @@ option's name; ``model_dump()`` is what status.json stores and ``Model(**dump)``
 """
 from __future__ import annotations
 
+import shutil
+import sys
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..errors import OptionError
+from ..errors import OptionError, ProgramNotFoundError
 from ..states import Verdict
 
 
@@ -25,7 +27,13 @@ class Options(BaseModel):
 
     @classmethod
     def build(cls, where: str, options: Mapping[str, Any]) -> "Options":
-        """Construct from user options; errors name ``where`` (job/step) and the option."""
+        """Construct from user options; errors name ``where`` (job/step) and the option.
+
+        A string where a number or flag is expected is refused, not coerced.
+        """
+        from ..preflight import refuse_strings
+
+        refuse_strings(cls, options, where)
         try:
             return cls(**options)
         except ValidationError as exc:
@@ -63,6 +71,24 @@ class Writer(Options):
     def reader_hints(self) -> dict[str, Any]:
         """Reader options that follow from this Writer (e.g. the input file name it wrote)."""
         return {}
+
+    def blocks_written(self, directory: Path) -> int | None:
+        """Blocks the run in ``directory`` has written so far, read cheaply while it runs (None: unknown).
+
+        Used only to show progress; the default asks the Writer's ``blocks_done(directory)`` if it has one.
+        """
+        done = getattr(self, "blocks_done", None)
+        return int(done(directory)) if callable(done) else None
+
+    def check_program(self) -> None:
+        """Raise ProgramNotFoundError when the program this run starts is missing here.
+
+        The default checks the ``python`` option (an interpreter other than the current one).
+        """
+        python = getattr(self, "python", None)
+        if python and shutil.which(python) is None:
+            raise ProgramNotFoundError(f"python {python!r} not found: give the interpreter's full path in "
+                                       f"option 'python', or leave it out to use {sys.executable}")
 
     def extend(self, result: "ReadResult") -> None:
         """Change options so that the next attempt continues the run (e.g. more blocks).

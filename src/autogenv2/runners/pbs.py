@@ -4,7 +4,9 @@ one ``qstat -f`` per poll.
 Same shape as :mod:`autogenv2.runners.slurm`. PBS Pro keeps finished jobs visible to
 ``qstat -x`` (job history) with their ``Exit_status``; Torque shows them as state ``C`` while
 ``keep_completed`` lasts. That one call says everything, so no second command is needed.
-Tested on recorded ``qstat`` text written from the PBS Pro and Torque documentation (no PBS here).
+A bundle is named after its first token and lists all of them in ``AG2_TOKENS`` (``-v``): OpenPBS
+refuses commas in job names. Tested against a live one-node OpenPBS 23.06 server
+(tests/test_runner_pbs_live.py); Torque only on recorded ``qstat`` text.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import sys
 from pathlib import Path
 
 from ..errors import PlanError
-from .base import RunRequest, RunStatus
+from .base import RunRequest, RunStatus, marker_dir
 from .script import JobRecord, combine, job_id_marker, pbs_directives, prepare, render, run_scheduler
 
 FLAVORS = ("pbspro", "torque")
@@ -38,6 +40,10 @@ BENIGN = ("Unknown Job Id", "has finished", "invalid state for job")
 """qstat/qdel complaints about jobs that are gone or already finished."""
 
 _ATTRIBUTE = re.compile(r"^    ([A-Za-z_][\w.]*) = (.*)$")
+_TOKENS = re.compile(r"(?:^|,)AG2_TOKENS=([^,]*)")
+
+WALLTIME_KILL = "job killed: walltime"
+"""What PBS (OpenPBS and Torque) writes into the job's output when it kills a job at its walltime."""
 
 
 class PbsRunner:
@@ -60,7 +66,8 @@ class PbsRunner:
         """Run several small requests one after another in one job; poll them by their own tokens."""
         script = render(pbs_directives(requests, self.flavor), requests, self.python, "PBS_JOBID")
         prepare(requests)
-        return run_scheduler(["qsub"], stdin=script).stdout.strip()
+        foreground = ["-f"] if self.flavor == "pbspro" else []  # no lingering background qsub
+        return run_scheduler(["qsub", *foreground], stdin=script).stdout.strip()
 
     def poll(self, attempts: dict[str, tuple[str, Path]]) -> dict[str, RunStatus]:
         if not attempts:
@@ -68,7 +75,8 @@ class PbsRunner:
         known = {token: runner_id or job_id_marker(Path(directory), token)
                  for token, (runner_id, directory) in attempts.items()}
         jobs, named = self._query(sorted(set(known.values())) if all(known.values()) else [])
-        return {token: combine(Path(directory), token, _find(jobs, named, token, known[token]), self._details)
+        return {token: _from_log(combine(Path(directory), token, _find(jobs, named, token, known[token]),
+                                         self._details), Path(directory), token)
                 for token, (_, directory) in attempts.items()}
 
     def cancel(self, runner_id: str) -> None:
@@ -82,7 +90,9 @@ class PbsRunner:
         for job_id, attributes in parse_qstat(run_scheduler(argv, benign=BENIGN).stdout).items():
             record = self._record(job_id, attributes)
             jobs[job_id] = jobs[job_id.split(".")[0]] = record
-            for token in attributes.get("Job_Name", "").split(","):
+            listed = _TOKENS.search(attributes.get("Variable_List", ""))  # a bundle's tokens
+            tokens = listed.group(1).split(":") if listed else attributes.get("Job_Name", "").split(",")
+            for token in tokens:
                 named.setdefault(token, []).append(job_id)
         return jobs, named
 
@@ -92,13 +102,16 @@ class PbsRunner:
     def _record(self, job_id: str, attributes: dict[str, str]) -> JobRecord:
         state = attributes.get("job_state", "")
         phase = PHASE.get(state, "running")
-        if phase == "queued":
-            return JobRecord(job_id, state, phase, attributes.get("comment", ""))
+        if phase == "queued":  # a job held at submission (qsub -h) has no comment
+            held = f"held (Hold_Types={attributes.get('Hold_Types', '')})" if state == "H" else ""
+            return JobRecord(job_id, state, phase, attributes.get("comment", held))
         if phase == "running":
             return JobRecord(job_id, state, phase)
         status = attributes.get("Exit_status", attributes.get("exit_status", ""))
         code = int(status) if re.fullmatch(r"-?\d+", status.strip()) else None
-        return JobRecord(job_id, state, phase, self._end_reason(code, attributes), _exit_code(code))
+        reason = self._end_reason(code, attributes)
+        exit_code = None if reason == "cancelled" and code == 0 else _exit_code(code)  # OpenPBS: qdel → 0
+        return JobRecord(job_id, state, phase, reason, exit_code)
 
     def _end_reason(self, code: int | None, attributes: dict[str, str]) -> str:
         """Why a finished job ended: special codes, deletion, signals (walltime if it used it all)."""
@@ -127,6 +140,20 @@ def parse_qstat(text: str) -> dict[str, dict[str, str]]:
         elif current is not None and key and line[:1] == "\t":
             current[key] += line[1:]
     return jobs
+
+
+def _from_log(status: RunStatus, directory: Path, token: str) -> RunStatus:
+    """A job stopped by a signal whose scheduler record is gone (or says nothing) is still known to
+    be a walltime kill from the line PBS appends to the job's output file."""
+    if status.phase != "finished" or status.reason not in ("terminated", "no exit file"):
+        return status
+    try:
+        text = (marker_dir(directory) / f"{token}.pbs.out").read_text(errors="replace")
+    except OSError:
+        return status
+    if WALLTIME_KILL in text:
+        status.reason = "walltime"
+    return status
 
 
 def _exit_code(code: int | None) -> int | None:

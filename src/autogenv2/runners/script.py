@@ -43,7 +43,7 @@ FIELD_RULES = {
 RESERVED = {
     "slurm": {"-J", "--job-name", "-o", "--output", "-e", "--error", "-D", "--chdir", "--open-mode",
               "-a", "--array", "-W", "--wait"},
-    "pbs": {"-N", "-o", "-e", "-j", "-S", "-J", "-k"},
+    "pbs": {"-N", "-o", "-e", "-j", "-S", "-J", "-k", "-v"},
 }
 """Options autogenv2 sets itself (or that would break polling); ``extra`` may not repeat them."""
 
@@ -172,8 +172,10 @@ def pbs_directives(requests: list[RunRequest], flavor: str) -> list[str]:
     res, first = bundle_resources(requests), requests[0]
     markers = checked_path("directory", marker_dir(first.directory))
     log = f"{markers}/{check_name(first.token, 'token')}.pbs.out"
-    names = ",".join(check_name(r.token, "token") for r in requests)
-    options = [f"-N {names}", "-j oe", f"-o {log}", "-S /bin/bash"]
+    tokens = [check_name(r.token, "token") for r in requests]
+    options = [f"-N {tokens[0]}", "-j oe", f"-o {log}", "-S /bin/bash"]
+    if len(tokens) > 1:  # OpenPBS refuses ',' in a job name and names over ~230 characters
+        options.append(f"-v AG2_TOKENS={':'.join(tokens)}")
     n, mem = counts(res), memory(res)
     nodes = n.get("nodes", 1)
     per_node = math.ceil(n["tasks"] / nodes) if "tasks" in n else 1

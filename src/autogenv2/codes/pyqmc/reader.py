@@ -16,7 +16,7 @@ import h5py
 import numpy as np
 from pydantic import Field
 
-from ... import health, stats
+from ... import errorbar, health, stats
 from ...states import Verdict
 from ..base import Reader, ReadResult
 from ..failures import last_error_line
@@ -91,19 +91,23 @@ class MCReader(Reader):
         results: dict[str, Any] = {"blocks": blocks, "warmup": self.warmup}
         est = prec = None
         if blocks - self.warmup >= 2:
-            est = stats.estimate(energy, weights, warmup=self.warmup)
+            pub = errorbar.publish(energy, weights, warmup=self.warmup)  # the block series' honest error
+            est, quality = pub.estimate, pub.results()
             if walkers is None:
                 prec = stats.precision(energy, weights, warmup=self.warmup)
             else:
                 prec = stats.precision_walkers(walkers.means, walkers.sizes, warmup=self.warmup)
-                results.update(error_reblocked=est.error, error_method=f"{walkers.means.shape[1]} walker groups")
+                groups = walkers.means.shape[1]
+                quality = {"error_reblocked": pub.reblocked, "error_method": f"{groups} walker groups"}
                 if math.isfinite(prec.error):
                     est = replace(est, error=prec.error, reliable=prec.reliable)
+                    quality |= errorbar.from_precision(prec)
             results.update(energy=est.mean, error=est.error, variance=est.variance,
                            reblock_size=est.block_size, reliable=est.reliable,
                            autocorrelation_time=stats.finite_or_none(prec.tau),
                            error_bound=stats.finite_or_none(prec.upper(stats.confidence_z(self.target_confidence))),
                            health=health.check_series(energy, weights, self.warmup))
+            results.update(quality)
         outputs = {"hdf": output}
         if blocks < requested:
             return ReadResult(verdict=Verdict.incomplete, results=results, outputs=outputs,
@@ -204,23 +208,25 @@ class OptimizeReader(Reader):
         if n < requested:
             return ReadResult(verdict=Verdict.incomplete, results=results, outputs=outputs,
                               reason=f"stopped after {n} of {requested} iterations")
-        converged, change = converged_energy(energy, error, self.window, self.tolerance_sigmas)
-        results["last_change"] = change
-        if converged:
+        trace = errorbar.trace_convergence(energy, error, self.window, self.tolerance_sigmas)
+        change = trace.change
+        results.update(last_change=change, error_stated=results.get("error"),
+                       trace_scatter=stats.finite_or_none(trace.scatter), reliable=trace.converged,
+                       unreliable_reason=trace.reason)
+        if n and math.isfinite(trace.error):
+            results["error"] = trace.error  # stated × max(1, scatter): PyQMC's per-iteration error ignores it
+        if trace.converged:
             return ReadResult(verdict=Verdict.complete, results=results, outputs=outputs)
         if n >= self.max_total_iterations:
             return ReadResult(verdict=Verdict.failed, results=results, outputs=outputs,
-                              reason=f"not converged after {n} iterations (last change {change:.2e} Ha)")
+                              reason=f"not converged after {n} iterations ({trace.reason})")
         want = min(self.max_total_iterations, n + self.window)
         return ReadResult(verdict=Verdict.incomplete, results=results, outputs=outputs, more={"max_iterations": want},
-                          reason=f"energy still changing by {change:.2e} Ha; continuing to {want} iterations")
+                          reason=f"{trace.reason}; continuing to {want} iterations")
 
 
 def converged_energy(energy: np.ndarray, error: np.ndarray, window: int, sigmas: float) -> tuple[bool, float]:
-    """Flat when max-min of the last ``window`` energies ≤ ``sigmas`` × their combined error."""
-    if energy.size < window:
-        return False, float("nan")
-    last, err = energy[-window:], error[-window:]
-    change = float(last.max() - last.min())
-    allowed = sigmas * float(np.sqrt(np.mean(err ** 2)) * np.sqrt(2.0))
-    return change <= allowed, change
+    """Flat when max-min of the last ``window`` energies ≤ ``sigmas`` × their combined error and the
+    recent trace scatters no more than its errors allow (:func:`errorbar.trace_convergence`)."""
+    trace = errorbar.trace_convergence(energy, error, window, sigmas)
+    return trace.converged, trace.change

@@ -153,6 +153,16 @@ class PyQMCWriter(Writer):
     def command(self) -> list[str]:
         return [self.python or sys.executable, "run.py"]
 
+    def blocks_written(self, directory: Path) -> int | None:
+        """Blocks (optimization: iterations) in the output so far, read without taking PyQMC's file lock."""
+        import h5py
+
+        try:
+            with h5py.File(directory / self.output, "r", locking=False) as handle:
+                return len(handle[self.counter]) if self.counter in handle else 0
+        except (OSError, KeyError, ValueError, TypeError):
+            return None
+
 
 class OptimizeWriter(PyQMCWriter):
     """Energy minimization of the Jastrow factor (PyQMC ``OPTIMIZE``, line minimization)."""

@@ -21,7 +21,9 @@ import json
 
 import numpy as np
 from pyscf import lib
+from pyscf.gto import mole
 
+mole.DISABLE_EVAL = True  # coordinates are numbers: the atom text is never run as Python
 P = json.load(open("params.json"))
 if P["lattice"] is None:
     from pyscf import dft, gto, scf
@@ -52,6 +54,13 @@ if P["kmesh"] is not None:
 lib.chkfile.save(P["chkfile"], "autogenv2", {"converged": int(bool(mf.converged)), "e_tot": float(energy),
                                             "cycles": int(P["max_cycle"])})
 print("SCF energy", energy, "converged", bool(mf.converged), flush=True)
+if P.get("cas") is not None:  # CASSCF on top: group 'mcscf' (+ mcscf/ci) for convert with source = "mcscf"
+    from pyscf import mcscf
+    mc = mcscf.CASSCF(mf, P["cas"][0], P["cas"][1])
+    mc.chkfile = P["chkfile"]
+    mc.kernel()
+    lib.chkfile.save(P["chkfile"], "mcscf/ci", mc.ci)
+    print("CASSCF energy", mc.e_tot, "converged", bool(mc.converged), flush=True)
 '''
 
 
@@ -72,6 +81,9 @@ class SCFWriter(Writer):
     kmesh: list[int] | None = None
     """Monkhorst-Pack mesh of a cell, e.g. [2, 1, 1]: a k-point SCF (KRHF, ...) whose k-points
     become the twists of the QMC steps (PyQMC option ``twist``)."""
+    cas: tuple[int, int] | None = None
+    """``[ncas, nelecas]``: a CASSCF after the SCF (molecules), saved in the chkfile for the QWalk
+    ``convert`` step with ``source = "mcscf"`` (a multi-determinant trial function)."""
     conv_tol: float = Field(1e-9, gt=0)
     max_cycle: int = Field(100, ge=1)
     verbose: int = Field(0, ge=0, le=9)
@@ -97,6 +109,8 @@ class SCFWriter(Writer):
             raise ValueError(f"method {self.method!r} needs the option 'xc' (e.g. 'pbe')")
         if self.kmesh is not None and self.lattice is None:
             raise ValueError("kmesh needs a periodic cell: give 'lattice' too")
+        if self.cas is not None and (self.lattice is not None or min(self.cas) < 1):
+            raise ValueError("cas = [ncas, nelecas] needs a molecule and two positive integers")
 
     def write(self, directory: Path, inputs: Mapping[str, Path]) -> list[str]:
         params = self.model_dump(exclude={"python"})

@@ -112,3 +112,12 @@ def check_walkers(path: Path, nconfig: int | None, default: int, what: str) -> N
         given = f"nconfig={nconfig}" if nconfig is not None else f"nconfig (default {default})"
         raise OptionError(f"{what}: {given} exceeds the {have} walkers in {path.name}; "
                           f"set nconfig <= {have} or store more walkers upstream")
+
+
+def has_pseudo(system_file: Path) -> bool:
+    """Whether a ``.sys`` file (INCLUDEs resolved beside it) holds a PSEUDO section."""
+    try:
+        words = expand_includes(tokenize(Path(system_file).read_text()), Path(system_file).parent)
+    except (OSError, InputSyntaxError):
+        return False
+    return any(w.lower() == "pseudo" and nxt == "{" for w, nxt in zip(words, words[1:]))

@@ -61,9 +61,17 @@ class ConvertWriter(Writer):
     jastrow: Literal["none", "twobody", "threebody"] = "twobody"
     optimizebasis: bool = False
     """Let OPTIMIZE vary the Jastrow basis; LINEAR refuses such a Jastrow."""
+    supercell: tuple[int, int, int] | None = Field(None, description="copies of the cell along a1, a2, a3")
+    """Simulate ``n1 x n2 x n3`` primitive cells (:mod:`.supercell`): the KRHF k-points are folded into
+    the supercell's twists; ``kpoint`` then counts supercell twists (``"all"``: every one)."""
+    optimize_det: bool = False
+    """OPTIMIZE_DET in the SLATER: LINEAR and OPTIMIZE also vary the determinant weights (needs
+    several determinants, i.e. ``source = "mcscf"``)."""
     ci_threshold: float = Field(1e-4, ge=0, description="drop determinants with smaller |CI coefficient|")
     mo_type: Literal["CUTOFF_MO", "BLAS_MO", "BASFUNC_MO", "EINSPLINE_MO"] | None = None
-    aip: Literal[4, 6, 12, 18, 26, 32] = 6
+    aip: Literal[4, 6, 12, 18, 26, 32] | None = None
+    """PSEUDO integration points; None: 12 for more than two channels, else 6, as QWalk's own
+    converters choose (``src/converter/Pseudo_writer.cpp``; :func:`.system.default_aip`)."""
     python: str | None = None
     """Interpreter for the run (default: the one running autogenv2)."""
 

@@ -95,8 +95,9 @@ class Source:
     energy: float
 
 
-def load_source(chkfile: Path, source: str = "scf", kpoint: int = 0, ci_threshold: float = 1e-4) -> Source:
-    """Read a chkfile into a :class:`Source`."""
+def load_source(chkfile: Path, source: str = "scf", kpoint: int = 0, ci_threshold: float = 1e-4,
+                supercell: tuple[int, int, int] | None = None) -> Source:
+    """Read a chkfile into a :class:`Source` (with ``supercell``: twist ``kpoint`` of that supercell)."""
     from pyscf import lib
 
     with h5py.File(chkfile, "r") as handle:
@@ -116,6 +117,11 @@ def load_source(chkfile: Path, source: str = "scf", kpoint: int = 0, ci_threshol
     record = lib.chkfile.load(str(chkfile), source)
     if source == "mcscf":
         return _mcscf_source(mol, periodic, record, ci_threshold, chkfile)
+    if supercell is not None:
+        if not periodic or source != "scf":
+            raise ConversionError("supercell needs the k-point SCF of a periodic cell (source='scf')")
+        from .supercell import fold_source
+        return fold_source(mol, record, kpoint, supercell)
     return _scf_source(mol, periodic, record, kpoint)
 
 
@@ -207,8 +213,11 @@ def basis_file(mol: Any) -> tuple[BasisFile, list[int], np.ndarray]:
     return BasisFile(bases=list(bases.values())), per_atom, np.array(factors)
 
 
-def pseudos(mol: Any, aip: int = 6) -> list[Pseudo]:
-    """PSEUDO sections from ``mol._ecp`` (semilocal channels l = 0.., local channel last)."""
+def pseudos(mol: Any, aip: int | None = None) -> list[Pseudo]:
+    """PSEUDO sections from ``mol._ecp`` (semilocal channels l = 0.., local channel last).
+
+    ``aip=None``: QWalk's own rule from the channel count (:func:`.system.default_aip`).
+    """
     from pyscf.data.elements import _std_symbol
 
     out: dict[str, Pseudo] = {}
@@ -242,7 +251,7 @@ def cell_heights(lattice: np.ndarray) -> np.ndarray:
                      for i in range(3)])
 
 
-def system_model(src: Source, aip: int = 6) -> System:
+def system_model(src: Source, aip: int | None = None) -> System:
     """The SYSTEM (+ PSEUDO) model of a converted calculation."""
     mol = src.mol
     up, down = src.dets[0][1], src.dets[0][2]
@@ -263,7 +272,8 @@ def system_model(src: Source, aip: int = 6) -> System:
 
 def convert(chkfile: Path, directory: Path, basename: str = "qw", *, source: str = "scf", kpoint: int = 0,
             jastrow: Literal["none", "twobody", "threebody"] = "twobody", optimizebasis: bool = False,
-            ci_threshold: float = 1e-4, mo_type: str | None = None, aip: int = 6) -> dict[str, Any]:
+            ci_threshold: float = 1e-4, mo_type: str | None = None, aip: int | None = None,
+            optimize_det: bool = False, supercell: tuple[int, int, int] | None = None) -> dict[str, Any]:
     """Write the QWalk files of ``chkfile`` into ``directory``; return the artifact table.
 
     The table maps artifact names (``qwalk_system``, ``qwalk_wavefunction``, ``qwalk_slater``,
@@ -271,7 +281,8 @@ def convert(chkfile: Path, directory: Path, basename: str = "qw", *, source: str
     PySCF energy) and ``ndet``.
     """
     directory = Path(directory)
-    src = load_source(Path(chkfile), source, kpoint, ci_threshold)
+    src = load_source(Path(chkfile), source, kpoint, ci_threshold,
+                      tuple(supercell) if supercell is not None else None)  # type: ignore[arg-type]
     system = system_model(src, aip)
     basis, per_atom, factors = basis_file(src.mol)
     coefficients = (src.orbitals * factors[:, None]).T
@@ -279,7 +290,10 @@ def convert(chkfile: Path, directory: Path, basename: str = "qw", *, source: str
         coefficients = coefficients.real
     orbitals = Orbitals(complex=bool(np.iscomplexobj(coefficients)), mo_type=mo_type, nmo=len(coefficients),
                         orbfile=f"{basename}.orb", basis_file=f"{basename}.basis")  # type: ignore[arg-type]
-    slater = Slater(orbitals=orbitals, detwt=[d[0] for d in src.dets],
+    if optimize_det and len(src.dets) < 2:
+        raise ConversionError(f"optimize_det needs several determinants; this {source} has one "
+                              "(convert a CASSCF with source='mcscf', or lower ci_threshold)")
+    slater = Slater(orbitals=orbitals, detwt=[d[0] for d in src.dets], optimize_det=optimize_det,
                     states=[([i + 1 for i in up], [i + 1 for i in down]) for _, up, down in src.dets])
     files = {"qwalk_system": system.write(directory / f"{basename}.sys"),
              "qwalk_basis": basis.write(directory / f"{basename}.basis"),
@@ -287,9 +301,9 @@ def convert(chkfile: Path, directory: Path, basename: str = "qw", *, source: str
              "qwalk_slater": slater.write(directory / f"{basename}.slater")}
     files["qwalk_wavefunction"] = files["qwalk_slater"]
     if jastrow != "none":
-        rcut = 7.5
-        if src.periodic:
-            rcut = min(rcut, float(cell_heights(np.asarray(src.mol.lattice_vectors())).min() / 2))
+        rcut = 7.5   # QWalk's converters: 7.5 bohr for molecules, half the smallest cell height for
+        if src.periodic:  # crystals (src/converter/converter.cpp find_basis_cutoff, crystal2qmc.cpp)
+            rcut = float(cell_heights(np.asarray(src.mol.lattice_vectors())).min() / 2.000001)
         model = Jastrow(labels=system.labels(), threebody=jastrow == "threebody", optimizebasis=optimizebasis,
                         rcut=rcut, cusp_cutoff=rcut)
         suffix = "jast3" if model.threebody else "jast2"

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from ... import health, stats
+from ... import errorbar, health, stats
 from ...stats import finite_or_none
 from . import logparse as lp
 
@@ -45,13 +45,15 @@ def summarize(series: lp.Series | None, warmup: int | None = None,
     cut = gosling_warmup(series.energy) if warmup is None else min(warmup, n - 1)
     weights = series.totweight if np.all(series.totweight > 0) else None
     with np.errstate(all="ignore"):
-        est = stats.estimate(series.energy, weights, cut)
+        pub = errorbar.publish(series.energy, weights, cut)
+        est = pub.estimate
         var = None if series.energyvar is None else stats.estimate(series.energyvar, weights, cut).mean
         prec = stats.precision(series.energy, weights, cut)
     relative = None if weights is None else weights / float(np.median(weights))  # mean weight per walker ~ 1
     res = {"energy": finite_or_none(est.mean), "error": finite_or_none(est.error), "variance": finite_or_none(var),
            "blocks": n, "warmup": cut, "autocorrelation_time": finite_or_none(prec.tau),
-           "error_bound": finite_or_none(prec.upper(z)), "health": health.check_series(series.energy, relative, cut)}
+           "error_bound": finite_or_none(prec.upper(z)),
+           "health": health.check_series(series.energy, relative, cut), **pub.results()}
     if target is not None and math.isfinite(est.error):
         res["_wanted"] = stats.samples_to_target(est, prec, target, z)
     return res
@@ -62,10 +64,14 @@ def _changed_within_errors(a: float, da: float, b: float, db: float) -> bool:
 
 
 def linear_converged(steps: list[tuple[float, float]], halted: bool) -> bool:
-    """LINEAR: the last two iterations' energies agree within their error bars (or QWalk halted)."""
+    """LINEAR: the last two iterations' energies agree within their error bars and the recent trace
+    does not scatter beyond them (:func:`errorbar.trace_convergence`), or QWalk halted."""
     if halted:
         return True
-    return len(steps) >= 2 and _changed_within_errors(*steps[-2], *steps[-1])
+    if len(steps) < 2:
+        return False
+    energy, error = (np.array(column, dtype=float) for column in zip(*steps))
+    return errorbar.trace_convergence(energy, error, 2, CONVERGENCE_SIGMAS).converged
 
 
 def optimize_converged(sections: list[lp.MethodReport]) -> bool:

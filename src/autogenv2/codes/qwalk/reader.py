@@ -22,6 +22,7 @@ from pydantic import Field
 from ... import stats
 from ...states import Verdict
 from ..base import Reader, ReadResult
+from . import lint
 from . import logparse as lp
 from .estimates import (CONVERGENCE_SIGMAS, finite_or_none, gosling_warmup, linear_converged,
                         optimize_converged, summarize)
@@ -244,13 +245,21 @@ def judge(run: RunFiles, exit_code: int | None,
         return _result(Verdict.failed, f"{reason} {where}{quote}", now, retry=retry), methods
     if run.streams.errors and stopped is not None:
         return _result(Verdict.failed, f"{where} failed{quote}", now), methods
+    findings = lint.lint_input(run.directory, run.run_id)
     if stopped is not None:
+        found = f"; the input check finds: {lint.summary(findings)}" if findings else ""
         if exit_code == 0:
             return _result(Verdict.failed, f"QWalk exited 0 but {where} did not finish (no 'Wall time' "
-                                           f"line in {run.run_id}.o; its error text was not captured)",
+                                           f"line in {run.run_id}.o; its error text was not captured){found}",
                            now), methods
+        if findings:  # files alone: an input QWalk stops on, not a run still going
+            return _result(Verdict.failed, f"{where} did not finish (exit code unknown){found}", now), methods
         return _result(Verdict.incomplete, f"{where} has not finished after {_progress(methods[stopped])} "
                                            "(exit code unknown)", methods[stopped], retry=True), methods
+    ignored = [f for f in findings if f.ignored]
+    if ignored:  # QWalk finished, but not the run the input describes
+        reason = f"{lint.summary(ignored)}: QWalk ignores unknown keywords, so it ran to the end with its defaults"
+        return _result(Verdict.failed, reason + " instead", methods[-1] if methods else None), methods
     return _judge_finished(run, methods, reader), methods
 
 
@@ -277,10 +286,7 @@ def _judge_finished(run: RunFiles, methods: list[dict[str, Any]], reader: QWalkR
                            outputs=outputs)
         return _result(Verdict.complete, f"{where} finished: {_progress(res)}", res, outputs=outputs)
     if kind in OPTIMIZERS:
-        group = [run.report(j) for j in _group(run, i)]
-        ok = linear_converged([s for r in group for s in r.steps], any(r.halted for r in group)) \
-            if kind == "LINEAR" else optimize_converged(group)
-        if not ok:
+        if not converged(run, i):
             return _result(Verdict.incomplete, f"{where} finished but has not converged (last change larger "
                                                f"than {CONVERGENCE_SIGMAS:g} error bars)", res,
                            more=_more_iterations(run, i), outputs=outputs)
@@ -289,6 +295,14 @@ def _judge_finished(run: RunFiles, methods: list[dict[str, Any]], reader: QWalkR
     if kind == "POSTPROCESS" and res["energy"] is None:
         return _result(Verdict.failed, f"{where} finished but {run.prefix}.json has no energy", res)
     return _result(Verdict.complete, f"{where} finished", res, outputs=outputs)
+
+
+def converged(run: RunFiles, i: int) -> bool:
+    """Whether the OPTIMIZE/LINEAR group ending at METHOD ``i`` has converged."""
+    group = [run.report(j) for j in _group(run, i)]
+    if run.kinds[i] == "LINEAR":
+        return linear_converged([s for r in group for s in r.steps], any(r.halted for r in group))
+    return optimize_converged(group)
 
 
 def _progress(res: dict[str, Any]) -> str:
@@ -315,7 +329,7 @@ def _more_blocks(res: dict[str, Any], reader: QWalkReader) -> tuple[dict[str, An
     wants: list[tuple[int, str]] = []
     if reader.total_blocks is not None and blocks < reader.total_blocks:
         wants.append((reader.total_blocks - blocks, f"{blocks} of {reader.total_blocks} blocks so far"))
-    if used < reader.min_blocks:
+    if used < reader.min_blocks and not _planned_blocks_done(blocks, warmup, reader):
         wants.append((reader.min_blocks - used,
                       f"{used} blocks after warm-up, fewer than min_blocks={reader.min_blocks}"))
     if target is not None and (err is None or used < 2 or wanted is None):
@@ -325,6 +339,14 @@ def _more_blocks(res: dict[str, Any], reader: QWalkReader) -> tuple[dict[str, An
     if not wants:
         return {}, ""
     return {"nblock": blocks + max(max(n for n, _ in wants), 1)}, "; ".join(why for _, why in wants)
+
+
+def _planned_blocks_done(blocks: int, warmup: int, reader: QWalkReader) -> bool:
+    """The plan asked for at least ``min_blocks`` blocks, all ran, and the warm-up took no more than
+    their first fifth -- the part gosling's own rule treats as possible warm-up (it measures the
+    tail from ``n // 5``). Such a run is not extended just because warm-up dropped a block or two."""
+    total = reader.total_blocks
+    return total is not None and blocks >= total >= reader.min_blocks and warmup <= total // 5
 
 
 def _more_iterations(run: RunFiles, i: int) -> dict[str, Any]:

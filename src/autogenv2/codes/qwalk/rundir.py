@@ -46,9 +46,30 @@ def _tail(path: Path, limit: int = 4 << 20) -> str:
         return ""
 
 
+def marker_exit(directory: Path) -> int | None:
+    """Exit code of the last attempt from the launch wrapper's markers (``.autogenv2/<token>.exit``,
+    :func:`autogenv2.runners.base.read_markers`); None when there are none or the last one started
+    (``<token>.started``) has not ended."""
+    from ...runners.base import marker_dir, read_markers
+
+    statuses = []
+    for started in marker_dir(directory).glob("*.started"):
+        try:
+            status = read_markers(directory, started.name[:-len(".started")])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if status is not None:
+            statuses.append((float(status.started_at or 0.0), status))
+    if not statuses:
+        return None
+    last = max(statuses, key=lambda pair: pair[0])[1]
+    return last.exit_code if last.phase == "finished" else None
+
+
 def find_streams(directory: Path, run_id: str) -> tuple[str, str, int | None]:
     """stdout, stderr and exit code of the last attempt: from run_meta.json if it names this run,
-    else the runner's stdout.txt / stderr.txt (exit code unknown)."""
+    else the runner's stdout.txt / stderr.txt with the exit code of the launcher's last marker
+    (:func:`marker_exit`; None if unknown)."""
     directory = Path(directory)
     entries = [e for e in _meta_entries(directory) if e["run_id"] == run_id]
     if entries:
@@ -57,4 +78,4 @@ def find_streams(directory: Path, run_id: str) -> tuple[str, str, int | None]:
         return (_tail(directory / Path(str(last.get("stdout", "stdout.txt"))).name),
                 _tail(directory / Path(str(last.get("stderr", "stderr.txt"))).name),
                 code if isinstance(code, int) else None)
-    return _tail(directory / "stdout.txt"), _tail(directory / "stderr.txt"), None
+    return _tail(directory / "stdout.txt"), _tail(directory / "stderr.txt"), marker_exit(directory)

@@ -61,6 +61,19 @@ class Atom(Options):
         return Section("ATOM", [self.label, format_number(charge), "COOR", *numbers(self.coor)])
 
 
+def default_aip(nchannels: int) -> int:
+    """QWalk's own choice of AIP: 12 points for more than two channels (local included), else 6.
+
+    Source: QWalk mainline b12ea36 ``src/converter/Pseudo_writer.cpp`` (``if(numL > 2) naip=12``),
+    the same rule in ``utils/autogen/crystal2qmc.py`` and ``utils/getpsp.py``. So ccECP Li (s +
+    local) gets 6, ccECP C/Si (s, p + local) and Fe (s, p, d + local) get 12.
+
+    >>> default_aip(2), default_aip(3), default_aip(4)
+    (6, 12, 12)
+    """
+    return 12 if nchannels > 2 else 6
+
+
 class Pseudo(QWalkFile):
     """``PSEUDO { label AIP n BASIS { label RGAUSSIAN OLDQMC { ... } } }``.
 
@@ -70,16 +83,18 @@ class Pseudo(QWalkFile):
     """
 
     label: str = Field(pattern=LABEL)
-    aip: Literal[4, 6, 12, 18, 26, 32] = 6
+    aip: Literal[4, 6, 12, 18, 26, 32] | None = None
+    """Angular integration points of the nonlocal part; None: :func:`default_aip` of the channels."""
     channels: list[list[tuple[int, float, float]]] = Field(min_length=1)
 
     def section(self) -> Section:
+        aip = self.aip if self.aip is not None else default_aip(len(self.channels))
         oldqmc = ["0.0", str(len(self.channels)), *(str(len(c)) for c in self.channels)]
         for channel in self.channels:
             for n, exponent, coefficient in channel:
                 oldqmc.extend([str(n), format_number(exponent), format_number(coefficient)])
         basis = Section("BASIS", [self.label, "RGAUSSIAN", Section("OLDQMC", oldqmc)])
-        return Section("PSEUDO", [self.label, "AIP", str(self.aip), basis])
+        return Section("PSEUDO", [self.label, "AIP", str(aip), basis])
 
 
 class System(QWalkFile):

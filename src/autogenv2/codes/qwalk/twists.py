@@ -63,6 +63,12 @@ def convert_all(chkfile: Path, directory: Path, basename: str = "qw", **options:
     directory = Path(directory)
     kpts = chkfile_kpoints(chkfile)
     weights = twist_weights_from_kpts(kpts)
+    if options.get("supercell") is not None:  # one twist per group of k-points folding onto it
+        from pyscf.pbc.lib.chkfile import load_cell
+
+        from .supercell import twist_table
+        folded = twist_table(load_cell(str(chkfile)), kpts, tuple(options["supercell"]))  # type: ignore[arg-type]
+        kpts, weights = np.array([k for k, _ in folded]), np.array([w for _, w in folded])
     table = convert(chkfile, directory, basename, kpoint=0, **options)
     entries = []
     for i, k in enumerate(kpts):

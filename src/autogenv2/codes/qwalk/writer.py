@@ -44,7 +44,7 @@ from typing import Any, ClassVar, Literal, Mapping
 
 from pydantic import Field, field_validator, model_validator
 
-from ...errors import AutogenError, OptionError
+from ...errors import OptionError, ProgramNotFoundError
 from ...naming import check_name
 from ..base import ReadResult, Writer
 from . import checks, twists
@@ -61,11 +61,14 @@ def qwalk_executable() -> str:
     given = os.environ.get(ENV_EXECUTABLE)
     if given:
         if not (os.path.isfile(given) and os.access(given, os.X_OK)):
-            raise AutogenError(f"${ENV_EXECUTABLE}={given} is not an executable file")
+            raise ProgramNotFoundError(f"qwalk not found: ${ENV_EXECUTABLE}={given} is not an executable "
+                                       f"file; set {ENV_EXECUTABLE} to the QWalk binary, or unset it to use "
+                                       "'qwalk' on PATH")
         return given
     found = shutil.which("qwalk")
     if found is None:
-        raise AutogenError(f"QWalk executable not found: set ${ENV_EXECUTABLE} or put 'qwalk' on PATH")
+        raise ProgramNotFoundError(f"qwalk not found: set {ENV_EXECUTABLE} to the QWalk binary "
+                                   "(e.g. /opt/qwalk/bin/qwalk), or put 'qwalk' on PATH")
     return found
 
 
@@ -106,6 +109,9 @@ class QWalkWriter(Writer):
     def reader_hints(self) -> dict[str, str]:
         """The Reader judges the input file this Writer wrote."""
         return {"run_id": self.qwalk_run}
+
+    def check_program(self) -> None:
+        qwalk_executable()
 
     def command(self) -> list[str]:
         argv = [qwalk_executable(), self.qwalk_run]
@@ -299,7 +305,10 @@ class DMCWriter(SamplingWriter):
 
     timestep: float = Field(gt=0)
     eref: float | None = None
-    tmoves: bool = False
+    tmoves: bool | None = None
+    """Casula T-moves. None (default): on when the system has a PSEUDO section (and ``tmovessc`` is
+    off), as QWalk's own workflow does (``utils/autogen/job_control.py``: DMC ``localization =
+    ['tmoves']``); QWalk itself defaults to the locality approximation. ``false`` switches it off."""
     tmovessc: bool = False
     pure_dmc: bool = False
     save_trace: str | None = None
@@ -323,6 +332,13 @@ class DMCWriter(SamplingWriter):
 
     def check_config(self, path: Path) -> None:
         checks.check_walkers(path, self.nconfig, checks.DMC_DEFAULT_NCONFIG, f"dmc readconfig {path.name}")
+
+    def method_section(self, directory: Path, copied: dict[str, str], done: int) -> Section:
+        section = super().method_section(directory, copied, done)
+        system = directory / copied["qwalk_system"]
+        if self.tmoves is None and not self.tmovessc and checks.has_pseudo(system):
+            section.items.insert(1, "TMOVES")
+        return section
 
 
 class PostprocessWriter(QWalkWriter):

@@ -88,5 +88,11 @@ class ToyWriter(Writer):
     def command(self) -> list[str]:
         return [self.python or sys.executable, "run.py"]
 
+    def blocks_written(self, directory: Path) -> int | None:
+        try:
+            return len(json.loads((directory / OUTPUT).read_text())["energy"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
     def extend(self, result: ReadResult) -> None:
         self.nblocks = int(result.more.get("nblocks", self.nblocks))
