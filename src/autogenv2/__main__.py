@@ -1,28 +1,17 @@
-"""``autogenv2`` / ``python -m autogenv2``: dispatch, keeping ``status --plain`` free of heavy imports."""
+"""``autogenv2`` / ``python -m autogenv2``: dispatch, keeping the everyday commands free of heavy imports."""
 from __future__ import annotations
 
 import os
 import sys
 from pathlib import Path
 
-PLAIN_FLAGS = {"--plain", "--rescan", "--all"}
-
-
 def fast(args: list[str]) -> int | None:
-    """``status TARGET --plain`` and a no-op ``run PLAN`` without loading the CLI framework."""
+    """A no-op ``run PLAN``, ``--help``, ``status`` and ``results`` without loading the CLI framework."""
     if len(args) == 2 and args[0] == "run" and not args[1].startswith("-"):
         return fast_noop_run(Path(args[1]))
-    if not args or args[0] != "status" or "--plain" not in args:
-        return None
-    targets = [a for a in args[1:] if a not in PLAIN_FLAGS]
-    if len(targets) != 1 or targets[0].startswith("-"):
-        return None
-    from .fastpath import plain_status, plan_fingerprint, plan_is_known
+    from .quick import fast as quick
 
-    target = Path(targets[0])
-    if target.is_file() and not plan_is_known(*plan_fingerprint(target)):
-        return None  # the full CLI validates the plan first
-    return plain_status(target, "--rescan" in args, "--all" in args)
+    return quick(args)
 
 
 def fast_noop_run(plan: Path) -> int | None:

@@ -1,4 +1,4 @@
-"""Command line: ``autogenv2 run|status|results|cancel|inspect``. Logic lives outside this file."""
+"""Command line (typer): every command and option. The everyday ones also run without it (quick.py)."""
 from __future__ import annotations
 
 import json
@@ -11,36 +11,21 @@ from rich.console import Console
 from rich.markup import escape
 
 from .errors import EXIT_BUG, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, AutogenError
+from .quick import COMMANDS, SUMMARY, root_of
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Set up, run, babysit and store QMC calculations.")
+                  help=SUMMARY)
 console = Console(width=None if sys.stdout.isatty() else 160)
 TRACEBACK = {"on": False}
 SHORT_USAGE = ("usage: autogenv2 COMMAND [ARGS]...   (autogenv2 --help, autogenv2 COMMAND --help)\n"
-               "commands: run status results cancel report inspect describe\n")
+               f"commands: {' '.join(COMMANDS)}\n")
 
 
-def _root_of(target: Path) -> Path:
-    """A root directory as given, or the root of a plan file."""
-    if target.is_dir():
-        return target
-    if not target.exists():
-        raise AutogenError(f"{target}: no such plan file or root directory")
-    from .fastpath import plan_fingerprint, plan_is_known
-
-    root, fingerprint = plan_fingerprint(target)
-    if plan_is_known(root, fingerprint):  # byte-identical to the plan of the last clean pass
-        return root
-    from .plan import load_plan
-
-    return load_plan(target).root  # an invalid plan fails here with its error
-
-
-@app.command()
+@app.command(short_help=COMMANDS["run"])
 def run(plan: Path = typer.Argument(..., metavar="PLAN", help="plan file (.toml or .json)"),
         watch: bool = typer.Option(False, "--watch", help="repeat passes until every job is done or failed"),
         interval: float = typer.Option(5.0, help="seconds between passes with --watch"),
-        root: Optional[Path] = typer.Option(None, help="where job directories live (default: the plan's root)"),
+        root: Optional[Path] = typer.Option(None, help="where job directories live (default: plan's root)"),
         retry_failed: bool = typer.Option(False, "--retry-failed", help="give failed elements another go"),
         wait: float = typer.Option(0.0, help="seconds to wait for another run holding the lock")) -> None:
     """Reconcile the plan with its job directories and take the next steps.
@@ -63,7 +48,7 @@ def run(plan: Path = typer.Argument(..., metavar="PLAN", help="plan file (.toml 
     raise typer.Exit(report.exit_code)
 
 
-@app.command()
+@app.command(short_help=COMMANDS["status"])
 def status(target: Path = typer.Argument(..., metavar="TARGET", help="plan file or root directory"),
            rescan: bool = typer.Option(False, "--rescan", help="re-read every status file into the index"),
            plain: bool = typer.Option(False, "--plain", help="plain text: counts, then elements not done"),
@@ -72,16 +57,12 @@ def status(target: Path = typer.Argument(..., metavar="TARGET", help="plan file 
 
     Example: autogenv2 status examples/h2/plan.toml
     """
-    from . import display
+    from . import quick
 
-    if plain:
-        from .fastpath import plain_status
-
-        raise typer.Exit(plain_status(_root_of(target), rescan, show_all))
-    display.print_status(console, _root_of(target), rescan=rescan)
+    raise typer.Exit(quick.status(target, rescan, plain, show_all))
 
 
-@app.command()
+@app.command(short_help=COMMANDS["results"])
 def results(target: Path = typer.Argument(..., metavar="TARGET", help="plan file or root directory"),
             format: str = typer.Option("table", "--format", "-f", help="table, csv or json"),
             output: Optional[Path] = typer.Option(None, "--output", "-o", help="write to this file")) -> None:
@@ -89,28 +70,15 @@ def results(target: Path = typer.Argument(..., metavar="TARGET", help="plan file
 
     Example: autogenv2 results examples/h2/plan.toml -f csv -o h2.csv
     """
-    from . import display
-    from .store import csv_text, rows
+    from . import quick
 
-    root = _root_of(target)
-    if format == "json":
-        text = json.dumps(rows(root), indent=1)
-    elif format == "csv":
-        text = csv_text(rows(root, decode=False))
-    elif format == "table":
-        display.print_results(console, rows(root))
-        return
-    else:
-        raise AutogenError(f"--format {format!r}: choose table, csv or json")
-    if output:
-        output.write_text(text)
-    else:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    raise typer.Exit(quick.results(target, format, output))
 
 
-@app.command()
+@app.command(short_help=COMMANDS["cancel"])
 def cancel(plan: Path = typer.Argument(..., metavar="PLAN", help="plan file"),
-           jobs: Optional[list[str]] = typer.Argument(None, metavar="JOBS", help="job ids (default: all)")) -> None:
+           jobs: Optional[list[str]] = typer.Argument(None, metavar="JOBS",
+                                                      help="job ids (default: all)")) -> None:
     """Cancel the running attempts of jobs and mark them failed ("cancelled by user").
 
     Example: autogenv2 cancel plan.toml r1.40
@@ -122,22 +90,23 @@ def cancel(plan: Path = typer.Argument(..., metavar="PLAN", help="plan file"),
         console.print(line, markup=False, highlight=False)
 
 
-@app.command()
+@app.command(short_help=COMMANDS["report"])
 def report(target: Path = typer.Argument(..., metavar="TARGET", help="plan file or root directory"),
-           out: Optional[Path] = typer.Option(None, "--out", help="output directory (default: <root>/report)")) -> None:
+           out: Optional[Path] = typer.Option(None, "--out",
+                                              help="output directory (default: <root>/report)")) -> None:
     """PNG plots and one HTML page: timestep extrapolation, scans, twists, optimization, block traces.
 
     Example: autogenv2 report examples/h2_timestep/plan.toml
     """
     from .report import build_report
 
-    root = _root_of(target)
+    root = root_of(target)
     written = build_report(root, out or root / "report")
     for path in written:
         console.print(str(path), markup=False, highlight=False)
 
 
-@app.command()
+@app.command(short_help=COMMANDS["inspect"])
 def inspect(run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="a QWalk run directory"),
             run_id: Optional[str] = typer.Option(None, "--run-id", help="only this run (input file name)"),
             stdout: Optional[Path] = typer.Option(None, "--stdout", help="the run's captured stdout"),
@@ -155,7 +124,7 @@ def inspect(run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="a QWalk
     sys.stdout.write(json.dumps(report, indent=1) + "\n" if as_json else format_table(report) + "\n")
 
 
-@app.command()
+@app.command(short_help=COMMANDS["describe"])
 def describe(code: str = typer.Argument(..., metavar="CODE", help="pyscf, pyqmc, qwalk or toy"),
              method: Optional[str] = typer.Argument(None, metavar="METHOD",
                                                     help="one method (default: all)")) -> None:

@@ -1,0 +1,90 @@
+"""The everyday commands answered without typer, pydantic or pandas (quick.py), and the same answers
+as the full CLI gives (``--traceback`` sends any command through typer)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from autogenv2.quick import COMMANDS, help_text
+
+TOY_PLAN = """root = "runs"
+[[steps]]
+name = "mc"
+code = "toy"
+method = "mc"
+nblocks = 20
+seconds_per_block = 0.0
+[[scans]]
+id = "j{i}"
+vary = { i = [1, 2, 3] }
+"""
+PROBE = """import runpy, sys, json
+sys.argv = ["autogenv2", *json.loads(sys.argv[1])]
+try:
+    runpy.run_module("autogenv2", run_name="__main__")
+except SystemExit as exc:
+    heavy = sorted(m for m in ("typer", "pydantic", "pandas", "click", "numpy") if m in sys.modules)
+    sys.stderr.write("HEAVY " + json.dumps(heavy) + " CODE " + str(exc.code) + "\\n")
+"""
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", PROBE, json.dumps(list(args))], capture_output=True, text=True,
+                          cwd=cwd, timeout=300, env={**os.environ, "COLUMNS": "200"})
+
+
+def heavy(proc: subprocess.CompletedProcess[str]) -> list[str]:
+    line = [ln for ln in proc.stderr.splitlines() if ln.startswith("HEAVY ")][-1]
+    return json.loads(line.split(" ", 1)[1].rsplit(" CODE ", 1)[0])  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("quick")
+    (base / "plan.toml").write_text(TOY_PLAN)
+    proc = subprocess.run([sys.executable, "-m", "autogenv2", "run", "plan.toml", "--watch", "--interval", "0.2"],
+                          capture_output=True, text=True, cwd=base, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return base
+
+
+@pytest.mark.parametrize("args", [["--help"], ["status", "plan.toml"], ["status", "plan.toml", "--plain"],
+                                  ["results", "plan.toml", "-f", "csv"], ["results", "runs", "--format", "json"]])
+def test_everyday_commands_import_no_framework(toy: Path, args: list[str]) -> None:
+    proc = cli(*args, cwd=toy)
+    assert "CODE 0" in proc.stderr and heavy(proc) == [], proc.stderr
+
+
+@pytest.mark.parametrize("args", [["status", "plan.toml"], ["status", "plan.toml", "--plain", "--all"],
+                                  ["results", "plan.toml", "-f", "csv"], ["results", "plan.toml", "-f", "json"],
+                                  ["results", "plan.toml"], ["status", "missing.toml"],
+                                  ["results", "plan.toml", "-f", "xml"]])
+def test_quick_and_full_cli_print_the_same(toy: Path, args: list[str]) -> None:
+    quick, full = cli(*args, cwd=toy), cli("--traceback", *args, cwd=toy)
+    assert "typer" in heavy(full) and "typer" not in heavy(quick)
+    assert quick.stdout == full.stdout and quick.stdout.strip()
+    assert quick.stderr.split("HEAVY")[0] == full.stderr.split("HEAVY")[0]
+    assert ("CODE 0" in quick.stderr) == ("CODE 0" in full.stderr)
+
+
+def test_unusual_command_lines_go_to_the_full_cli(toy: Path) -> None:
+    for args in (["status", "plan.toml", "--help"], ["status", "plan.toml", "--bogus"], ["results", "a", "b"]):
+        proc = cli(*args, cwd=toy)
+        assert "typer" in heavy(proc), (args, proc.stderr)
+
+
+def test_quick_help_lists_every_typer_command_with_its_summary() -> None:
+    from typer.main import get_command
+
+    from autogenv2.cli import app
+
+    group = get_command(app)
+    assert sorted(group.commands) == sorted(COMMANDS)  # type: ignore[attr-defined]
+    for name, command in group.commands.items():  # type: ignore[attr-defined]
+        assert command.short_help == COMMANDS[name]
+        assert f"  {name} " in help_text() and COMMANDS[name] in help_text()
