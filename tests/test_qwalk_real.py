@@ -221,7 +221,7 @@ def test_supercell_twist_average_of_slater_vmc_reproduces_krhf(tmp_path: Path) -
         assert system.section("NSPIN").words() == ["8", "8"] and len(system.sections("ATOM")) == 16
         assert system.section("KPOINT").words() == (["0.0"] * 3 if i == 0 else ["1.0"] * 3)  # antiperiodic
         inputs = {k: out / v for k, v in table.items() if k.startswith("qwalk_")}
-        result = _run(VMCWriter(nconfig=16, nblock=12, nstep=10, randomseed=(3, 5 + i)), tmp_path / f"vmc{i}",
+        result = _run(VMCWriter(nconfig=32, nblock=12, nstep=10, randomseed=(3, 5 + i)), tmp_path / f"vmc{i}",
                       inputs)
         assert result.verdict is Verdict.complete, result.reason
         energies.append(result.results["energy"])

@@ -304,6 +304,8 @@ def convert(chkfile: Path, directory: Path, basename: str = "qw", *, source: str
         rcut = 7.5   # QWalk's converters: 7.5 bohr for molecules, half the smallest cell height for
         if src.periodic:  # crystals (src/converter/converter.cpp find_basis_cutoff, crystal2qmc.cpp)
             rcut = float(cell_heights(np.asarray(src.mol.lattice_vectors())).min() / 2.000001)
+        # 4 electron-ion POLYPADE functions as pyscf2qwalk writes them (case pyscf_h2_pbc_gamma_vmc) and
+        # QWalk's print_3b_jastrow2; its C++ print_std_jastrow2 and autogen crystal2qmc.py use 3
         model = Jastrow(labels=system.labels(), threebody=jastrow == "threebody", optimizebasis=optimizebasis,
                         rcut=rcut, cusp_cutoff=rcut)
         suffix = "jast3" if model.threebody else "jast2"
