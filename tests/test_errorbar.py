@@ -63,11 +63,27 @@ def test_never_below_the_plain_standard_error_and_small_samples_are_marked() -> 
     short = errorbar.publish(ar1(0.9, 60, 1))  # τ ≈ 19 blocks: a handful of blocks behind the error
     assert not short.reliable and "degrees of freedom" in short.reason and short.dof < errorbar.MIN_DOF
     long = errorbar.publish(ar1(0.0, 2000, 1))
-    assert long.reliable and long.reason == "" and long.dof == 1999
+    assert long.reliable and long.reason == "" and 1900 < long.dof <= 1999  # Gaussian: κ ≈ 0
     assert long.bound95 == pytest.approx(1.96 * long.naive, rel=1e-3)
     json.dumps(short.results(), allow_nan=False)
     one = errorbar.publish([1.0, 2.0], warmup=1)
     assert not one.reliable and math.isnan(one.error)
+
+
+def test_heavy_tailed_blocks_have_fewer_degrees_of_freedom() -> None:
+    """Skewed, heavy-tailed blocks (gamma 0.75: skewness −2.3, excess kurtosis 8) of 20: with N − 1 dof
+    they covered 84 % at 2σ (2,000 seeds, calibration.py); with the kurtosis in the dof, 92 %."""
+    rng = np.random.default_rng(0)
+    z = []
+    for _ in range(2000):
+        x = -(rng.gamma(0.75, size=20) - 0.75)
+        pub = errorbar.publish(x)
+        z.append(abs(pub.mean) / pub.error)
+        assert pub.dof <= 19
+    assert np.mean(np.array(z) <= 2) > 0.9
+    gauss = np.random.default_rng(1).normal(size=1000)
+    assert errorbar.heavy_tailed_dof(gauss, 999) > 900
+    assert errorbar.heavy_tailed_dof(np.r_[np.zeros(99), 10.0], 99) < 5
 
 
 def test_small_sample_factor_shrinks_to_one() -> None:
@@ -79,7 +95,7 @@ def test_weighted_series_use_the_effective_count_for_their_dof() -> None:
     x = ar1(0.0, 100, 3)
     equal = errorbar.publish(x, np.ones(100))
     skewed = errorbar.publish(x, np.r_[np.full(50, 9.0), np.ones(50)])
-    assert equal.dof == pytest.approx(99) and skewed.dof < 80
+    assert equal.dof == pytest.approx(errorbar.publish(x).dof) and skewed.dof < 0.85 * equal.dof
 
 
 def test_walker_group_error_gets_dof_and_a_95_bound() -> None:

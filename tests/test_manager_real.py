@@ -33,11 +33,13 @@ def test_unconverged_scf_fails_with_that_reason_and_no_retry(tmp_path: Path) -> 
 
 
 def test_python_error_is_reported_with_its_message(tmp_path: Path) -> None:
+    """Two atoms on one spot: the molecule builds (so the plan-load check passes) but the SCF's overlap
+    matrix is singular, and PySCF raises at run time."""
     status = run_plan(tmp_path, [Step(name="scf", code="pyscf", method="rhf",
-                                      options={"atom": "Xx 0 0 0", "basis": "cc-pvdz"})])
+                                      options={"atom": "H 0 0 0; H 0 0 0", "basis": "cc-pvdz"})])
     scf = status.element("scf")
     assert scf.state is State.failed and len(scf.attempts) == 1
-    assert "Error" in scf.reason and scf.attempts[0].exit_code == 1
+    assert "LinAlgError" in scf.reason and "singular" in scf.reason and scf.attempts[0].exit_code == 1
 
 
 def test_retries_are_capped(tmp_path: Path) -> None:

@@ -114,8 +114,9 @@ def publish(data: ArrayLike, weights: ArrayLike | None = None, warmup: int = 0,
     chosen = next((lv for lv in levels if lv.size == est.block_size), naive)
     if assume_correlated or correlated(x, naive, chosen):
         level, dof = (chosen if chosen.error >= naive.error else naive), float(chosen.nblocks - 1)
+        dof = heavy_tailed_dof(_level_blocks(x, chosen.size), dof)
     else:
-        level, dof = naive, _dof(naive, w)
+        level, dof = naive, heavy_tailed_dof(x, _dof(naive, w))
     error = level.error * small_sample_factor(dof)
     bound = level.error * t_quantile(0.975, dof)
     reasons = []
@@ -156,6 +157,31 @@ def blocks_correlated(data: ArrayLike) -> bool:
     levels = stats.reblock(x)
     chosen, _ = stats.optimal_level(levels, x.size)
     return correlated(x, levels[0], chosen)
+
+
+def heavy_tailed_dof(blocks: np.ndarray, dof: float, m: float | None = None) -> float:
+    """The dof of a variance estimated from m heavy-tailed blocks: Var(s²)/σ⁴ = 2/ν + κ/m (κ the excess
+    kurtosis, from the sample ``blocks``; 0 if negative), so ν_eff = 2/(2/ν + κ/m). ``m`` defaults to
+    the number of ``blocks`` (give it when κ comes from more blocks than the variance did).
+
+    Local energies are heavy-tailed: real QWalk VMC blocks of H2 had skewness −2.3 and excess kurtosis
+    12, and 20 of them, read with N − 1 = 19 dof, covered 86 % at 2σ (150 runs; docs/benchmarks.md).
+    """
+    if blocks.size < 4 or dof <= 0:
+        return dof
+    m = float(blocks.size if m is None else m)
+    y = blocks - blocks.mean()
+    var = float(np.mean(y * y))
+    if var <= 0:
+        return dof
+    kurtosis = max(float(np.mean(y**4)) / var**2 - 3.0, 0.0)
+    return 2.0 / (2.0 / dof + kurtosis / m)
+
+
+def _level_blocks(x: np.ndarray, size: int) -> np.ndarray:
+    """The (unweighted) block means of ``x`` at a reblocking level of ``size`` samples per block."""
+    m = x.size // size
+    return x[: m * size].reshape(m, size).mean(axis=1)
 
 
 def _dof(level: stats.Level, weights: np.ndarray | None) -> float:
