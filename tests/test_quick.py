@@ -88,3 +88,14 @@ def test_quick_help_lists_every_typer_command_with_its_summary() -> None:
     for name, command in group.commands.items():  # type: ignore[attr-defined]
         assert command.short_help == COMMANDS[name]
         assert f"  {name} " in help_text() and COMMANDS[name] in help_text()
+
+
+def test_status_shows_the_95_bound_the_warmup_used_and_reliability(toy: Path) -> None:
+    rows = json.loads(cli("results", "plan.toml", "-f", "json", cwd=toy).stdout)
+    table = cli("status", "plan.toml", cwd=toy).stdout
+    assert "95 % / warm-up" in table
+    for row in rows:
+        assert isinstance(row["warmup"], int) and isinstance(row["reliable"], bool), row
+        line = next(ln for ln in table.splitlines() if f" {row['job']} " in ln)
+        assert f"{row['error_95']:.6f} / {row['warmup']}" in line, line
+        assert ("(unreliable)" in line) == (not row["reliable"]), line

@@ -24,10 +24,20 @@ def energy_text(result: dict[str, Any]) -> str:
         return ""
     if error is None or error != error:
         return f"{energy:.6f}"
-    return f"{energy:.6f} ± {error:.6f}"
+    flag = " (unreliable)" if result.get("reliable") is False or result.get("reliable") == 0 else ""
+    return f"{energy:.6f} ± {error:.6f}{flag}"
 
 
-STATUS_COLUMNS = ["job", "element", "state", "attempts", "energy", "error", "scheduler", "reason"]
+def bound_text(result: dict[str, Any]) -> str:
+    """The 95 % half-width and the warm-up blocks dropped, where the element has a block series."""
+    bound, warmup = result.get("error_95"), result.get("warmup")
+    parts = [f"{bound:.6f}" if isinstance(bound, float) and bound == bound else ""]
+    parts.append(str(warmup) if isinstance(warmup, int) and not isinstance(warmup, bool) else "")
+    return " / ".join(parts) if any(parts) else ""
+
+
+STATUS_COLUMNS = ["job", "element", "state", "attempts", "energy", "error", "error_95", "warmup", "reliable",
+                  "scheduler", "reason"]
 LARGE = 400
 """Above this many rows, status prints plain aligned text (a rich table of 20,000 rows takes seconds)."""
 
@@ -35,12 +45,13 @@ LARGE = 400
 def status_table(rows: list[dict[str, Any]], root: Path) -> Table:
     """One row per element."""
     table = Table(title=f"autogenv2 status — {root}", show_lines=False)
-    for column in ("job", "element", "state", "attempts", "energy ± error (Ha)", "scheduler", "reason"):
+    for column in ("job", "element", "state", "attempts", "energy ± error (Ha)", "95 % / warm-up", "scheduler",
+                   "reason"):
         table.add_column(column, overflow="fold")
     for row in rows:
         style = STATE_STYLE.get(row["state"], "white")
         table.add_row(row["job"], row["element"], f"[{style}]{row['state']}[/{style}]", str(row["attempts"]),
-                      energy_text(row), escape(row["scheduler"]), escape(row["reason"]))
+                      energy_text(row), bound_text(row), escape(row["scheduler"]), escape(row["reason"]))
     return table
 
 
