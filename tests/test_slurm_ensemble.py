@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -189,9 +190,9 @@ def test_scancel_behind_our_back_is_recorded_and_continued(tmp_path: Path, submi
     """scancel of a running DMC: reason "cancelled"; its blocks are progress, so the same run continues."""
     steps = [Step(name="scf", code="pyscf", method="rhf", options=H2, runner="cluster"),
              Step(name="dmc", code="pyqmc", method="dmc", runner="cluster", after="scf", max_retries=0,
-                  options={"nconfig": 100, "nblocks": 200, "tstep": 0.02, "warmup": 5, "seed": 3})]
-    plan = slurm_plan(tmp_path, steps)
-    victim = run_until(plan, dmc_running(plan.root / "j", 8)).element("dmc").attempts[-1]
+                  options={"nconfig": 100, "nblocks": 600, "tstep": 0.02, "warmup": 5, "seed": 3})]
+    plan = slurm_plan(tmp_path, steps)  # 600 blocks: about 20 s on an idle machine, so 3 s in it still runs
+    victim = run_until(plan, dmc_running(plan.root / "j", 3)).element("dmc").attempts[-1]
     subprocess.run(["scancel", victim.runner_id], check=True, capture_output=True, timeout=60)
     after = run_until(plan, lambda s: s.element("dmc").attempts[0].phase == "finished", timeout=60)
     first = after.element("dmc").attempts[0]
@@ -200,8 +201,8 @@ def test_scancel_behind_our_back_is_recorded_and_continued(tmp_path: Path, submi
     dmc = finish(plan).element("dmc")
     print("\nscancel:", [(a.reason, a.verdict, a.blocks) for a in dmc.attempts], dmc.result.get("energy"))
     assert dmc.state is State.done and len(dmc.attempts) >= 2
-    assert dmc.attempts[0].blocks == first.blocks and dmc.attempts[-1].blocks == 200
-    assert_merged_estimate(tmp_path / "runs" / "j" / "dmc", dmc.result, 5, 200)
+    assert dmc.attempts[0].blocks == first.blocks and dmc.attempts[-1].blocks == 600
+    assert_merged_estimate(tmp_path / "runs" / "j" / "dmc", dmc.result, 5, 600)
 
 
 def _squeue_answers() -> bool:
@@ -222,7 +223,9 @@ def _ctld_pid() -> int | None:
 
 def _start_ctld() -> None:
     """Start slurmctld alone, recovering its saved job state (as slurm-localhost.sh does, minus the wipe)."""
-    subprocess.run(["slurmctld", "-i"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    daemon = shutil.which("slurmctld") or shutil.which("slurmctld", path="/usr/sbin:/usr/local/sbin:/sbin")
+    assert daemon, "slurmctld not found on PATH or in /usr/sbin"
+    subprocess.run([daemon, "-i"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                    timeout=60, cwd="/")  # daemonizes; no pipes for the daemon to hold open
     deadline = time.time() + 60
     while not _squeue_answers():
