@@ -71,3 +71,27 @@ def test_convert_all_makes_one_twist_per_supercell_twist(tmp_path) -> None:  # t
     assert kpoints == [["0.0", "0.0", "0.0"], ["1.0", "0.0", "0.0"]]  # the second is antiperiodic along a1
     nspin = syntax.load(tmp_path / table["qwalk_system_k1"]).section("SYSTEM").section("NSPIN").words()
     assert nspin == ["8", "8"]
+    assert twists["ncells"] == 8  # a run at either twist reports its energy per primitive cell too
+
+
+def test_a_supercell_run_reports_its_energy_per_primitive_cell(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The twist record of a 2x2x2 supercell run gives ``cells``; the Reader divides energy and error."""
+    import json
+    import shutil
+
+    from autogenv2.codes.qwalk.reader import QWalkReader
+    from autogenv2.codes.qwalk.twists import twist_inputs, write_record
+    from conftest import QWALK_CASES
+
+    run = tmp_path / "run"
+    shutil.copytree(QWALK_CASES / "vmc_h2_sj", run)  # real QWalk output stands in for the supercell's
+    plain = QWalkReader(run_id="qw.vmc").read(run, 0).results
+    (tmp_path / "twists.json").write_text(json.dumps({"ntwists": 1, "ncells": 8, "twists": [
+        {"twist": 0, "kpoint": [0.0, 0.0, 0.0], "weight": 1.0, "files": {"qwalk_system": "s"}}]}))
+    _, record = twist_inputs("vmc", 0, {"qwalk_twists": tmp_path / "twists.json", "qwalk_system_k0": run})
+    write_record(run, record)
+    results = QWalkReader(run_id="qw.vmc").read(run, 0).results
+    assert results["cells"] == 8 and results["energy"] == plain["energy"]
+    assert results["energy_per_cell"] == pytest.approx(plain["energy"] / 8, rel=1e-15)
+    assert results["error_per_cell"] == pytest.approx(plain["error"] / 8, rel=1e-15)
+    assert "cells" not in plain and "energy_per_cell" not in plain

@@ -27,7 +27,7 @@ from . import logparse as lp
 from .estimates import (CONVERGENCE_SIGMAS, finite_or_none, gosling_warmup, linear_converged,
                         optimize_converged, summarize)
 from .rundir import find_runs, find_streams, only_run
-from .twists import read_record
+from .twists import per_cell, read_record
 
 __all__ = ["CONVERGENCE_SIGMAS", "QWalkReader", "find_runs", "find_streams", "gosling_warmup", "judge",
            "load_run", "only_run", "summarize"]
@@ -212,6 +212,7 @@ class QWalkReader(Reader):
         run = load_run(directory, run_id, stdout, stderr)
         result = judge(run, exit_code, self)[0]
         result.results.update(read_record(directory))  # a twisted run: twist, kpoint, weight, ntwists
+        result.results.update(per_cell(result.results))  # a supercell: energy and error per primitive cell
         return result
 
 

@@ -76,7 +76,8 @@ def convert_all(chkfile: Path, directory: Path, basename: str = "qw", **options:
         entries.append({"twist": i, "kpoint": [float(x) for x in k], "weight": float(weights[i]),
                         "files": {name: files[name] for name in PER_TWIST if name in files}})
     tmp = directory / f"{TWISTS_FILE}.tmp"
-    tmp.write_text(json.dumps({"ntwists": len(entries), "twists": entries}, indent=1))
+    ncells = int(np.prod(options["supercell"])) if options.get("supercell") is not None else 1
+    tmp.write_text(json.dumps({"ntwists": len(entries), "ncells": ncells, "twists": entries}, indent=1))
     os.replace(tmp, directory / TWISTS_FILE)
     table.update({f"{name}_k{e['twist']}": file for e in entries for name, file in e["files"].items()})
     return {**table, "qwalk_twists": TWISTS_FILE, "ntwists": len(entries),
@@ -136,6 +137,8 @@ def twist_inputs(method: str, twist: int,
         chosen[name] = Path(inputs[key])
     record = {"twist": twist, "ntwists": ntwists, "weight": float(entry["weight"]),
               "kpoint": [float(x) for x in entry["kpoint"]]}
+    if int(table.get("ncells", 1)) > 1:  # a supercell of that many primitive cells
+        record["ncells"] = int(table["ncells"])
     return chosen, record
 
 
@@ -163,10 +166,23 @@ def write_record(directory: Path, record: dict[str, Any] | None) -> None:
 
 
 def read_record(directory: Path) -> dict[str, Any]:
-    """Reader: ``twist``, ``kpoint`` (1/bohr), ``twist_weight``, ``ntwists`` of a twisted run; else {}."""
+    """Reader: ``twist``, ``kpoint`` (1/bohr), ``twist_weight``, ``ntwists`` of a twisted run, and for a
+    supercell its number of primitive ``cells``; else {}."""
     path = Path(directory) / RECORD
     if not path.is_file():
         return {}
     info = json.loads(path.read_text())
-    return {"twist": int(info["twist"]), "kpoint": [float(k) for k in info["kpoint"]],
-            "twist_weight": float(info["weight"]), "ntwists": int(info["ntwists"])}
+    found = {"twist": int(info["twist"]), "kpoint": [float(k) for k in info["kpoint"]],
+             "twist_weight": float(info["weight"]), "ntwists": int(info["ntwists"])}
+    if int(info.get("ncells", 1)) > 1:
+        found["cells"] = int(info["ncells"])
+    return found
+
+
+def per_cell(results: dict[str, Any]) -> dict[str, Any]:
+    """A supercell run's energy and error per primitive cell (comparable with a KRHF ``e_tot``)."""
+    cells, energy, error = results.get("cells"), results.get("energy"), results.get("error")
+    if not isinstance(cells, int) or cells <= 1 or not isinstance(energy, float):
+        return {}
+    return {"energy_per_cell": energy / cells,
+            "error_per_cell": error / cells if isinstance(error, float) else None}
