@@ -167,7 +167,11 @@ def _mcscf_source(mol: Any, periodic: bool, record: dict[str, Any], threshold: f
         raise ConversionError(f"{chkfile}: no mcscf/ci; save it with "
                               "lib.chkfile.save(chk, 'mcscf/ci', mc.ci)")
     ncore, ncas = int(record["ncore"]), int(record["ncas"])
-    nelecas = np.ravel(record["nelecas"]).astype(int)
+    if "nelecas" in record:
+        nelecas = np.ravel(record["nelecas"]).astype(int)
+    else:  # PySCF < 2.9 does not dump it: the electrons outside the core, split by the spin
+        active = mol.nelectron - 2 * ncore
+        nelecas = np.array([(active + mol.spin) // 2, (active - mol.spin) // 2])
     ci = np.asarray(record["ci"])
     strings = [cistring.make_strings(range(ncas), int(n)) for n in nelecas]
     if ci.shape != (len(strings[0]), len(strings[1])):
