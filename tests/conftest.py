@@ -12,8 +12,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("AUTOGENV2_SHARED", REPO.parent / "shared"))
-"""Where the cluster start-up scripts live (only a SLURM test that restarts the controller uses it)."""
 QWALK_CASES = REPO / "tests" / "data" / "qwalk" / "cases"
 """Recorded real QWalk runs (test data kept in the repository; see its INDEX.md)."""
 
@@ -100,7 +98,7 @@ def h2_copy(finished_h2: Path, tmp_path: Path) -> Path:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
-    """With AUTOGENV2_REQUIRE_ALL=1 (set by .ci/run, which provides QWalk, SLURM and PBS) a skip is a failure."""
+    """With AUTOGENV2_REQUIRE_ALL=1 (.ci/run provides QWalk, SLURM and PBS) a skip is a failure."""
     outcome = yield
     report = outcome.get_result()
     if report.skipped and os.environ.get("AUTOGENV2_REQUIRE_ALL") == "1" and not hasattr(report, "wasxfail"):

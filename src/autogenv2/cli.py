@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from .errors import EXIT_BUG, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, AutogenError
-from .quick import COMMANDS, SUMMARY, root_of
+from .quick import COMMANDS, SUMMARY, report_error, root_of
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help=SUMMARY)
@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         returned = app(args=args, prog_name="autogenv2", standalone_mode=False)
     except AutogenError as exc:
-        console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        report_error(exc)
         return EXIT_ERROR
     except typer.Exit as exc:
         if isinstance(exc.__cause__, KeyboardInterrupt):  # typer turns Ctrl-C into Exit(130)
