@@ -24,7 +24,7 @@ def energy_text(result: dict[str, Any]) -> str:
         return ""
     if error is None or error != error:
         return f"{energy:.6f}"
-    flag = " (unreliable)" if result.get("reliable") is False or result.get("reliable") == 0 else ""
+    flag = " (unreliable)" if result.get("reliable") == 0 else ""  # False, or 0 from the SQLite index
     return f"{energy:.6f} ± {error:.6f}{flag}"
 
 
