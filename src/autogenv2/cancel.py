@@ -36,8 +36,7 @@ def _cancel_job(run: JobRun, pool: RunnerPool) -> list[str]:
         attempt = element.attempts[-1]
         if attempt.runner_id:
             pool.get(attempt.runner).cancel(attempt.runner_id)
-        element.state, element.reason = State.failed, "cancelled by user (run --retry-failed to resume)"
-        element.log("cancelled", runner_id=attempt.runner_id)
+        element.cancel(attempt.runner_id)
         messages.append(f"{run.job.id}/{element.name}: cancelled {attempt.runner} {attempt.runner_id}")
     run.save()
     messages += run.update_blocked()

@@ -191,7 +191,7 @@ def flush_bundles(ctx: Context, pool: RunnerPool, report: PassReport) -> None:
                     report.errors.append(f"runner {runner_name!r}: bundle of {len(chunk)} not submitted ({exc})")
                     continue
                 for _, attempt, save in chunk:
-                    attempt.runner_id, attempt.phase, attempt.submitted_at = job_id, "queued", time.time()
+                    attempt.queued(job_id)
                     save()
                 report.actions.append(f"bundled {len(chunk)} attempts into {runner_name} job {job_id}")
     ctx.pending.clear()
@@ -222,9 +222,7 @@ def _reopen_failed(run: JobRun) -> list[str]:
     assert run.status is not None
     messages = []
     for element in run.status.elements:
-        if element.state is State.failed:
-            element.state, element.failures = State.ready if element.attempts else State.planned, 0
-            element.log("reopened", reason="--retry-failed")
+        if element.reopen("--retry-failed"):
             messages.append(f"{run.job.id}/{element.name}: reopened (was failed: {element.reason})")
     if messages:
         run.save()

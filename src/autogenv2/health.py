@@ -2,7 +2,9 @@
 
 A Reader reports what it sees in ``results["health"]``; the Manager applies the fixes of each
 finding in turn (recorded in its events) and fails the element if the finding persists after the
-last. Checks are pure numpy functions on the block series.
+last. Checks are pure numpy functions on the block series. Each fix is an object that says whether
+it applies to a finding and Writer, and what it changes (a :class:`Remedy`): the option names come
+from the Writer's declared capabilities, so the Manager composes fixes without knowing any.
 
 =================  ==============================================  ================================
 check              finding                                          fixes (in turn)
@@ -18,11 +20,15 @@ spikes             a block more than 10 robust σ from the median    none: flagg
 """
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
 from . import errorbar
+
+if TYPE_CHECKING:
+    from .codes.base import Writer
 
 DRIFT_FALSE_ALARM = 0.001
 """Two-sided probability that a stationary series is flagged (measured 0.0–0.9 %: calibration.py; at
@@ -30,15 +36,6 @@ DRIFT_FALSE_ALARM = 0.001
 SPIKE_SIGMAS = 10.0
 WEIGHT_RANGE = (0.5, 2.0)
 WEIGHT_SPREAD = 0.5
-
-FIXES: dict[str, tuple[str, ...]] = {"equilibration": ("sample_more", "more_warmup"),
-                                     "population": ("smaller_timestep",), "spikes": ()}
-"""What the Manager does each time a check fails, in turn; once they are used up the element fails
-(empty: record only). A drift on a stationary run is a false alarm whose first quarter deviated one
-way, so its second half deviates the other way: cutting to it moved the estimate (the old fix). The
-mean of the whole series is independent of that contrast, so sampling as much again and keeping the
-warm-up moves nothing; only a drift that survives twice the data has the flagged quarter cut."""
-
 
 def equilibration(energy: np.ndarray, warmup: int) -> dict[str, Any] | None:
     """Drift of the first quarter after warm-up against the second half (needs ≥ 16 blocks).
@@ -112,3 +109,84 @@ def check_series(energy: np.ndarray, weights: np.ndarray | None, warmup: int) ->
     """
     findings = [equilibration(energy, warmup), population(weights, warmup), spikes(energy, warmup)]
     return [f for f in findings if f is not None]
+
+
+@dataclass(frozen=True)
+class Remedy:
+    """What a fix changes, and how the element goes on.
+
+    ``continue``: the run is incomplete; the next attempt continues it with the ``writer`` totals.
+    ``reread``: read the same outputs again with the ``reader`` settings (kept from now on).
+    ``redo``: archive the element's directory and run it again with the ``writer`` options.
+    """
+
+    how: Literal["continue", "reread", "redo"]
+    what: str
+    writer: dict[str, Any] = field(default_factory=dict)
+    reader: dict[str, Any] = field(default_factory=dict)
+
+
+class Fix(Protocol):
+    """One standard answer to a health finding."""
+
+    def applies(self, finding: dict[str, Any], writer: Writer) -> bool: ...
+
+    def apply(self, finding: dict[str, Any], writer: Writer, results: dict[str, Any]) -> Remedy: ...
+
+
+def _blocks_and_warmup(results: dict[str, Any]) -> tuple[int, int]:
+    return int(results.get("blocks") or 0), int(results.get("warmup") or 0)
+
+
+class SampleMore:
+    """Sample as much again and keep every block (a cut biases a false alarm: see FIXES)."""
+
+    def applies(self, finding: dict[str, Any], writer: Writer) -> bool:
+        return type(writer).sampling_total() is not None
+
+    def apply(self, finding: dict[str, Any], writer: Writer, results: dict[str, Any]) -> Remedy:
+        key = type(writer).sampling_total()
+        assert key is not None
+        blocks, used = _blocks_and_warmup(results)
+        total = blocks + max(blocks - used, 1)
+        return Remedy("continue", f"sampling as much again (to {total} blocks), warm-up kept at {used}",
+                      writer={key: total})
+
+
+class MoreWarmup:
+    """Drop the flagged first quarter: the Reader's ``warmup`` grows (:func:`warmup_after_drift`)."""
+
+    option = "warmup"
+
+    def applies(self, finding: dict[str, Any], writer: Writer) -> bool:
+        return True
+
+    def apply(self, finding: dict[str, Any], writer: Writer, results: dict[str, Any]) -> Remedy:
+        warmup = warmup_after_drift(*_blocks_and_warmup(results))
+        return Remedy("reread", f"warm-up raised to {warmup}", reader={self.option: warmup})
+
+
+class SmallerTimestep:
+    """Halve the Writer's time step and redo the element."""
+
+    def applies(self, finding: dict[str, Any], writer: Writer) -> bool:
+        key = type(writer).timestep_option
+        return key is not None and isinstance(getattr(writer, key, None), (int, float))
+
+    def apply(self, finding: dict[str, Any], writer: Writer, results: dict[str, Any]) -> Remedy:
+        key = type(writer).timestep_option
+        assert key is not None
+        smaller = float(getattr(writer, key)) / 2
+        return Remedy("redo", f"redoing with {key} {smaller:g}", writer={key: smaller})
+
+
+FIXES: dict[str, tuple[Fix, ...]] = {"equilibration": (SampleMore(), MoreWarmup()),
+                                     "population": (SmallerTimestep(),), "spikes": ()}
+"""What the Manager does each time a check fails, in turn (the first fix from there on that applies
+to the Writer); once they are used up the element fails (empty: record only). A drift on a stationary
+run is a false alarm whose first quarter deviated one way, so its second half deviates the other way:
+cutting to it moved the estimate (the old fix). The mean of the whole series is independent of that
+contrast, so sampling as much again and keeping the warm-up moves nothing; only a drift that survives
+twice the data has the flagged quarter cut. A Writer with no sampling total has its warm-up raised at
+once; one with no time step has a population finding left as it is."""
+

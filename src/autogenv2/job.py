@@ -128,12 +128,10 @@ class JobRun:
                     cause = f"{upstream.name} failed" + (f" ({upstream.reason})" if upstream.reason else "")
                 else:  # blocked further up: the same cause
                     cause = upstream.reason.removeprefix("blocked: ")
-                element.state, element.reason = State.blocked, f"blocked: {cause}"
-                element.log("blocked", reason=element.reason)
+                element.block(cause)
                 changes.append(f"{self.job.id}/{element.name}: {element.reason}")
             elif not stuck and element.state is State.blocked:
-                element.state, element.reason = State.planned, ""
-                element.log("unblocked")
+                element.unblock()
                 changes.append(f"{self.job.id}/{element.name}: unblocked")
         if changes:
             self.save()

@@ -9,28 +9,32 @@
 Before a submission the attempt is recorded as ``submitting`` and the status saved; the
 runner's id is saved right after. A crash in between is healed on the next pass: the Runner
 finds the attempt by its token, so nothing is ever submitted twice.
+
+The Manager decides; the element's status changes itself (the transition methods of
+``status.ElementStatus``). Policies come as parts the Manager composes without knowing any option
+name: health fixes (health.py), walltime sizing (sizing.py), and the capabilities each Writer
+declares (its sampling total, time step, continuation).
 """
 from __future__ import annotations
 
 import hashlib
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
-import numpy as np
-
+from . import health
 from .codes import get_method
 from .codes.base import Reader, ReadResult, Writer
 from .errors import OptionError, ProgramNotFoundError
-from .health import FIXES, warmup_after_drift
+from .naming import inside
 from .plan import Step
 from .planchange import archive
-from .naming import inside
-from .runners.base import Resources, Runner, RunRequest, RunStatus, walltime_seconds
+from .runners.base import Resources, Runner, RunRequest, RunStatus
 from .runners.launch import claim
-from .states import State, Verdict
+from .sizing import core_hours, size_to_walltime
+from .states import Phase, State, Verdict
 from .status import Attempt, ElementStatus
 
 LOST_GRACE_SECONDS = 5.0
@@ -38,9 +42,6 @@ LOST_GRACE_SECONDS = 5.0
 
 Safety does not depend on it: abandoning claims the attempt's token, so a launch arriving later
 exits without running the program (see runners/launch.py ``claim``)."""
-
-WALLTIME_MARGIN = 0.8
-"""Fraction of the walltime an attempt is sized to fill (start-up and the last block need the rest)."""
 
 
 @dataclass
@@ -71,36 +72,6 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def core_hours(attempts: list[Attempt], resources: Resources) -> float:
-    """Wall time × cores used by the attempts so far."""
-    cores = (resources.nodes or 1) * (resources.tasks or 1) * (resources.cpus_per_task or 1)
-    return sum(a.seconds or 0.0 for a in attempts) * cores / 3600.0
-
-
-def attempt_cost(attempts: list[Attempt]) -> tuple[float, float] | None:
-    """(start-up seconds, seconds per block) measured over the attempts that made progress.
-
-    With two or more different block counts a line ``seconds = a + b * blocks`` is fitted, so the
-    start-up (imports, reading the walkers) is not charged to the blocks; with one, all of the
-    time is charged to the blocks (conservative). None when nothing was measured yet.
-    """
-    points, before = [], 0
-    for attempt in attempts:
-        if attempt.blocks is None or attempt.seconds is None:
-            continue
-        gained, before = attempt.blocks - before, attempt.blocks
-        if gained > 0:
-            points.append((float(gained), attempt.seconds))
-    if not points:
-        return None
-    blocks, seconds = (np.array(column) for column in zip(*points))
-    if len(set(blocks)) >= 2:
-        slope, intercept = np.polyfit(blocks, seconds, 1)
-        if slope > 0:
-            return max(0.0, float(intercept)), float(slope)
-    return 0.0, float(seconds.sum() / blocks.sum())
-
-
 class Manager:
     """Writer + Reader + Runner for one element, operating on its ``ElementStatus``."""
 
@@ -114,9 +85,7 @@ class Manager:
         writer_cls, reader_cls = get_method(step.code, step.method)
         writer_opts, reader_opts = step.split_options(f"step {step.name!r}")
         self.writer: Writer = writer_cls.build(step.name, status.writer or writer_opts)  # type: ignore[assignment]
-        for event in status.events:  # reader settings changed by a health fix (e.g. a longer warm-up)
-            if event.get("event") == "health-fix":
-                reader_opts.update(event.get("reader", {}))
+        reader_opts.update(status.reader)  # settings of health fixes (e.g. a longer warm-up)
         self.reader: Reader = reader_cls.build(step.name, {**reader_opts, **self.writer.reader_hints()})  # type: ignore[assignment]
         status.writer = self.writer.model_dump(mode="json")
 
@@ -142,8 +111,7 @@ class Manager:
         refused = self._write_inputs()
         if refused:
             return self._fail(refused)
-        self.status.lineage = self._lineage()
-        self.status.state = State.ready
+        self.status.written(self._lineage())
         return "wrote inputs"
 
     def _start(self, ctx: Context) -> str | None:
@@ -158,7 +126,8 @@ class Manager:
             return self._fail(f"used {used:.3g} core-hours of the {self.step_spec.max_core_hours:g} allowed")
         if not ctx.has_capacity(self.step_spec.runner):
             return None
-        self._size_to_walltime(resources)
+        if size_to_walltime(self.writer, attempts, int(self.status.result.get("blocks") or 0), resources):
+            self.status.writer = self.writer.model_dump(mode="json")
         refused = self._write_inputs()  # the totals of the last verdict, written only now (idempotent)
         if refused:
             return self._fail(refused)
@@ -166,31 +135,9 @@ class Manager:
             argv = self.writer.command()
         except ProgramNotFoundError as exc:  # retrying cannot help: fail once, record no attempt
             return self._fail(str(exc))
-        token = f"ag2-{uuid.uuid4().hex[:12]}"
-        attempt = Attempt(number=len(attempts) + 1, token=token, runner=self.step_spec.runner)
-        attempts.append(attempt)
-        self.status.state = State.running
+        attempt = self.status.start_attempt(f"ag2-{uuid.uuid4().hex[:12]}", self.step_spec.runner)
         ctx.save()  # the attempt is on disk before the runner hears of it
         return self._submit(ctx, attempt, argv)
-
-    def _size_to_walltime(self, resources: Resources) -> None:
-        """Stop the next attempt cleanly before the walltime, from the measured seconds per block.
-
-        Writers that support it have an ``attempt_limit`` (blocks to reach in this attempt); the
-        first attempt has no measurement and simply runs until done or killed (a kill is progress).
-        """
-        if "attempt_limit" not in type(self.writer).model_fields:
-            return
-        walltime = walltime_seconds(resources.walltime)
-        cost = attempt_cost(self.status.attempts)
-        done = int(self.status.result.get("blocks") or 0)
-        limit = None
-        if walltime and cost:
-            startup, per_block = cost
-            limit = done + max(1, int((WALLTIME_MARGIN * walltime - startup) / per_block))
-        if limit != getattr(self.writer, "attempt_limit"):
-            self.writer.attempt_limit = limit  # type: ignore[attr-defined]
-            self.status.writer = self.writer.model_dump(mode="json")
 
     def _submit(self, ctx: Context, attempt: Attempt, argv: list[str]) -> str:
         request = RunRequest(directory=self.directory, argv=argv, token=attempt.token,
@@ -199,9 +146,7 @@ class Manager:
         if ctx.bundle_size(attempt.runner) > 1:  # submitted with others by the pass (ensemble.flush_bundles)
             ctx.pending.setdefault(attempt.runner, []).append((request, attempt, ctx.save))
             return f"attempt {attempt.number} waits to be bundled"
-        attempt.runner_id = ctx.runners(attempt.runner).start(request)
-        attempt.phase = "queued"
-        attempt.submitted_at = time.time()
+        attempt.queued(ctx.runners(attempt.runner).start(request))
         return f"started attempt {attempt.number} ({attempt.runner} {attempt.runner_id})"
 
     def _follow(self, ctx: Context) -> str | None:
@@ -209,34 +154,24 @@ class Manager:
         run = ctx.polled.get(attempt.token)
         if run is None:
             return None
-        if "runner_id" in run.extra and not attempt.runner_id:
-            attempt.runner_id = str(run.extra["runner_id"])
-        if run.phase in ("queued", "running"):
-            before = (attempt.phase, attempt.reason, attempt.scheduler_state, attempt.started_at)
-            attempt.phase, attempt.reason, attempt.scheduler_state = run.phase, run.reason, run.scheduler_state
-            attempt.started_at = run.started_at or attempt.started_at
-            changed = before != (attempt.phase, attempt.reason, attempt.scheduler_state, attempt.started_at)
-            return f"attempt {attempt.number} {run.phase}" if changed else None
-        if run.phase == "lost" and attempt.phase == "submitting":
+        attempt.adopt(str(run.extra["runner_id"]) if "runner_id" in run.extra else "")
+        if run.phase in (Phase.queued, Phase.running):
+            return f"attempt {attempt.number} {run.phase}" if attempt.observe(run) else None
+        if run.phase == Phase.lost and attempt.phase == Phase.submitting:
             if time.time() - attempt.submitted_at < LOST_GRACE_SECONDS:
                 return None
             markers = self.directory / ".autogenv2"
             markers.mkdir(mode=0o755, parents=True, exist_ok=True)
             claim(markers, attempt.token)  # claimed (by us now, or by a launch that died): it can never run
             if not (markers / f"{attempt.token}.started").exists():
-                attempt.phase, attempt.reason, attempt.ended_at = "lost", "never started (abandoned)", time.time()
-                self.status.state = State.ready
+                self.status.abandon(attempt)
                 return f"attempt {attempt.number} never reached the runner; a new one will start"
             return None  # it did start after all: the next poll sees it
         return self._finish(attempt, run)
 
     def _finish(self, attempt: Attempt, run: RunStatus) -> str:
-        attempt.phase = "finished" if run.phase == "finished" else "lost"
-        attempt.exit_code, attempt.reason = run.exit_code, run.reason or attempt.reason
-        attempt.scheduler_state = run.scheduler_state or attempt.scheduler_state
-        attempt.started_at = run.started_at or attempt.started_at
-        attempt.ended_at = run.ended_at or time.time()
-        exit_code = run.exit_code if run.phase == "finished" else -9
+        attempt.end(run)
+        exit_code = run.exit_code if run.phase == Phase.finished else -9
         if run.reason in ("walltime", "terminated", "cancelled") and (exit_code or 0) >= 0:
             exit_code = -15
         if exit_code == 127 and run.reason == "cannot start program":  # the launch wrapper's: no program
@@ -249,74 +184,64 @@ class Manager:
         return action or self._judge(result, f"attempt {attempt.number}")
 
     def _heal(self, result: ReadResult, exit_code: int | None) -> tuple[ReadResult, str | None]:
-        """Apply the standard fix of each health finding once (see health.py); fail if it persists."""
+        """Apply the next fix of each health finding (see health.py); fail if it persists after the last."""
         if result.verdict is not Verdict.complete:
             return result, None
-        events = self.status.events
         for finding in result.results.get("health") or []:
             check, detail = finding["check"], finding["detail"]
-            fixes = FIXES.get(check) or ()
+            fixes = health.FIXES.get(check) or ()
             if not fixes:
-                if not any(e.get("event") == "health-flag" and e.get("check") == check for e in events):
-                    self.status.log("health-flag", check=check, detail=detail)
+                self.status.flag(check, detail)
                 continue
-            done = sum(e.get("event") == "health-fix" and e.get("check") == check for e in events)
+            done = self.status.fixes_done(check)
             if done >= len(fixes):
                 return result, self._fail(f"health check {check!r} still fails after its fix: {detail}")
-            fix, sampling = fixes[done], next(iter(type(self.writer).sampling), None)
-            blocks, used = int(result.results.get("blocks") or 0), int(result.results.get("warmup") or 0)
-            if fix == "sample_more" and sampling is not None:  # keeps every block: a cut biases (health.py)
-                total = blocks + max(blocks - used, 1)
-                self.status.log("health-fix", check=check, detail=detail, writer={sampling: total})
-                return result.model_copy(update={"verdict": Verdict.incomplete, "more": {sampling: total},
-                                                 "reason": f"{check}: {detail}; sampling as much again "
-                                                 f"(to {total} blocks), warm-up kept at {used}"}), None
-            if fix in ("sample_more", "more_warmup"):
-                warmup = warmup_after_drift(blocks, used)
-                self.status.log("health-fix", check=check, detail=detail, reader={"warmup": warmup})
-                self.reader = type(self.reader).build(self.step_spec.name, {**self.reader.model_dump(),
-                                                                             "warmup": warmup})
-                return self._heal(self.reader.read(self.directory, exit_code), exit_code)
-            key = next((k for k in ("tstep", "timestep") if k in type(self.writer).model_fields), None)
-            if fix == "smaller_timestep" and key is not None:
-                smaller = getattr(self.writer, key) / 2
-                self.status.log("health-fix", check=check, detail=detail, writer={key: smaller})
-                writer = self.writer.model_dump(mode="json") | {key: smaller}
-                archived = archive(self.status, self.directory.parent)
-                self.writer = type(self.writer).build(self.step_spec.name, writer)
-                self.status.writer = writer
-                return result, f"{check}: {detail}; redoing with {key} {smaller:g} (old run in {archived})"
+            fix = next((f for f in fixes[done:] if f.applies(finding, self.writer)), None)
+            if fix is None:  # no fix fits this Writer (e.g. it has no time step): left as it is
+                continue
+            remedy = fix.apply(finding, self.writer, result.results)
+            self.status.health_fix(check, detail, remedy.writer, remedy.reader)
+            return self._remedy(result, exit_code, f"{check}: {detail}; {remedy.what}", remedy)
         return result, None
+
+    def _remedy(self, result: ReadResult, exit_code: int | None, what: str,
+                remedy: health.Remedy) -> tuple[ReadResult, str | None]:
+        """Carry out a health fix: continue the run, read it again, or redo the element."""
+        if remedy.how == "continue":
+            return result.model_copy(update={"verdict": Verdict.incomplete, "more": remedy.writer,
+                                             "reason": what}), None
+        if remedy.how == "reread":
+            options = {**self.reader.model_dump(), **remedy.reader}
+            self.reader = type(self.reader).build(self.step_spec.name, options)  # type: ignore[assignment]
+            return self._heal(self.reader.read(self.directory, exit_code), exit_code)
+        writer = self.writer.model_dump(mode="json") | remedy.writer
+        archived = archive(self.status, self.directory.parent)
+        self.writer = type(self.writer).build(self.step_spec.name, writer)  # type: ignore[assignment]
+        self.status.writer = writer
+        return result, f"{what} (old run in {archived})"
 
     def _judge(self, result: ReadResult, what: str) -> str:
         """Apply a Reader verdict to the element."""
-        self.status.result, self.status.reason = result.results, result.reason
         if result.verdict is Verdict.complete:
-            self.status.reason = ""  # the Reader's words on success stay in the events log
-            self.status.log("done", reason=result.reason)
-            self.status.outputs = {k: f"{self.status.name}/{v}" for k, v in result.outputs.items()}
-            self.status.state, self.status.failures = State.done, 0
+            self.status.done(result.results, result.outputs, result.reason)
             return f"{what}: done"
         if result.verdict is Verdict.incomplete:
-            self.status.failures = 0
             self.writer.extend(result)
-            self.status.writer = self.writer.model_dump(mode="json")
-            self.status.state = State.needs_more
+            self.status.needs_more(result.results, result.reason, self.writer.model_dump(mode="json"))
             return f"{what}: needs more ({result.reason})"
-        self.status.failures += 1
-        if result.retry and self.status.failures <= self.step_spec.max_retries:
-            self.status.log("retry", reason=result.reason)
-            self.status.state = State.ready
+        failures = self.status.attempt_failed(result.results, result.reason)
+        if result.retry and failures <= self.step_spec.max_retries:
+            self.status.retry(result.reason)
             return f"{what}: failed ({result.reason}); retrying"
         if result.retry:
-            return self._fail(f"{result.reason} (failed {self.status.failures} times; retries exhausted)")
+            return self._fail(f"{result.reason} (failed {failures} times; retries exhausted)")
         return self._fail(result.reason)
 
     def rejudge(self) -> str:
         """Read the outputs again (after a Reader option changed in the plan) and re-decide."""
         exit_code = self.status.attempts[-1].exit_code if self.status.attempts else None
         writer_opts, _ = self.step_spec.split_options(f"step {self.step_spec.name!r}")
-        self.writer = type(self.writer).build(self.step_spec.name, writer_opts)  # plan totals, not old extensions
+        self.writer = type(self.writer).build(self.step_spec.name, writer_opts)  # type: ignore[assignment]  # plan totals
         self.status.writer = self.writer.model_dump(mode="json")
         refused = self._write_inputs()
         if refused:
@@ -347,6 +272,5 @@ class Manager:
         return lineage
 
     def _fail(self, reason: str) -> str:
-        self.status.state, self.status.reason = State.failed, reason
-        self.status.log("failed", reason=reason)
+        self.status.fail(reason)
         return f"failed: {reason}"

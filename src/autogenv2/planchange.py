@@ -132,10 +132,7 @@ def archive(element: ElementStatus, job_dir: Path) -> str:
         target = job_dir / f"{element.name}.archived-{number}"
     if source.exists():
         os.replace(source, target)
-    element.archived.append(target.name)
-    element.log("archived", to=target.name, attempts=len(element.attempts))
-    element.state, element.attempts, element.result, element.outputs = State.planned, [], {}, {}
-    element.writer, element.reason, element.failures = {}, "", 0
+    element.archive(target.name)
     return target.name
 
 

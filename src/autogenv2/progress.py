@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from .errors import AutogenError
-from .manager import attempt_cost
+from .sizing import attempt_cost
 from .states import State
 from .status import ElementStatus
 

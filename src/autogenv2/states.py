@@ -1,7 +1,10 @@
-"""The one state enum of a job element (a Manager), with helper predicates."""
+"""The state of a job element (a Manager) and the phase of one of its attempts, with helper predicates.
+
+Both are changed only by the transition methods of ``status.ElementStatus`` and ``status.Attempt``.
+"""
 from __future__ import annotations
 
-from enum import Enum
+from enum import Enum, StrEnum
 
 
 class State(str, Enum):
@@ -22,6 +25,16 @@ class State(str, Enum):
     def is_active(self) -> bool:
         """True while an attempt lives in a Runner."""
         return self is State.running
+
+
+class Phase(StrEnum):
+    """Where one attempt stands in its Runner. Values are the strings stored in status.json."""
+
+    submitting = "submitting"  # saved before the runner hears of it; the runner's id is saved next
+    queued = "queued"          # the runner accepted it
+    running = "running"        # the program runs
+    finished = "finished"      # the runner reported its end (exit code, walltime, cancel)
+    lost = "lost"              # the runner knows nothing of it, or it never started (abandoned)
 
 
 class Verdict(str, Enum):

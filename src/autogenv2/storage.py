@@ -17,9 +17,9 @@ from .errors import StatusError
 STATUS_FILE = "status.json"
 """Each job's status file, in ``<root>/<jobid>/``."""
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Version of status.json. Changelog: 1 — first version; 2 — elements record ``lineage``;
-3 — jobs record their plan ``variables``."""
+3 — jobs record their plan ``variables``; 4 — elements record the ``reader`` settings of health fixes."""
 
 
 def migrate_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
@@ -36,7 +36,20 @@ def migrate_v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-MIGRATIONS: dict[int, Any] = {1: migrate_v1_to_v2, 2: migrate_v2_to_v3}
+def migrate_v3_to_v4(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 4 stores the Reader settings of health fixes in each element's ``reader``; older files
+    have them only in their ``health-fix`` events, which are folded into it here (oldest first)."""
+    for element in data.get("elements", []):
+        if isinstance(element, dict):
+            reader: dict[str, Any] = {}
+            for event in element.get("events") or []:
+                if isinstance(event, dict) and event.get("event") == "health-fix":
+                    reader.update(event.get("reader") or {})
+            element.setdefault("reader", reader)
+    return data
+
+
+MIGRATIONS: dict[int, Any] = {1: migrate_v1_to_v2, 2: migrate_v2_to_v3, 3: migrate_v3_to_v4}
 """``MIGRATIONS[n]`` turns a version-n dict into version n+1."""
 
 
