@@ -84,9 +84,9 @@ class Manager:
         """(element, attempt number) that produced each input, for lineage."""
         writer_cls, reader_cls = get_method(step.code, step.method)
         writer_opts, reader_opts = step.split_options(f"step {step.name!r}")
-        self.writer: Writer = writer_cls.build(step.name, status.writer or writer_opts)  # type: ignore[assignment]
+        self.writer: Writer = writer_cls.build(step.name, status.writer or writer_opts)
         reader_opts.update(status.reader)  # settings of health fixes (e.g. a longer warm-up)
-        self.reader: Reader = reader_cls.build(step.name, {**reader_opts, **self.writer.reader_hints()})  # type: ignore[assignment]
+        self.reader: Reader = reader_cls.build(step.name, {**reader_opts, **self.writer.reader_hints()})
         status.writer = self.writer.model_dump(mode="json")
 
     # -- the one public operation ----------------------------------------------------
@@ -212,11 +212,11 @@ class Manager:
                                              "reason": what}), None
         if remedy.how == "reread":
             options = {**self.reader.model_dump(), **remedy.reader}
-            self.reader = type(self.reader).build(self.step_spec.name, options)  # type: ignore[assignment]
+            self.reader = type(self.reader).build(self.step_spec.name, options)
             return self._heal(self.reader.read(self.directory, exit_code), exit_code)
         writer = self.writer.model_dump(mode="json") | remedy.writer
         archived = archive(self.status, self.directory.parent)
-        self.writer = type(self.writer).build(self.step_spec.name, writer)  # type: ignore[assignment]
+        self.writer = type(self.writer).build(self.step_spec.name, writer)
         self.status.writer = writer
         return result, f"{what} (old run in {archived})"
 
@@ -241,7 +241,7 @@ class Manager:
         """Read the outputs again (after a Reader option changed in the plan) and re-decide."""
         exit_code = self.status.attempts[-1].exit_code if self.status.attempts else None
         writer_opts, _ = self.step_spec.split_options(f"step {self.step_spec.name!r}")
-        self.writer = type(self.writer).build(self.step_spec.name, writer_opts)  # type: ignore[assignment]  # plan totals
+        self.writer = type(self.writer).build(self.step_spec.name, writer_opts)  # plan totals, not old extensions
         self.status.writer = self.writer.model_dump(mode="json")
         refused = self._write_inputs()
         if refused:

@@ -85,7 +85,7 @@ class Step(BaseModel):
         writer_opts, reader_opts = self.split_options(where)
         writer = writer_cls.build(where, writer_opts)
         reader_cls.build(where, {**reader_opts, **writer.reader_hints()})
-        check_step(self, writer, where)  # type: ignore[arg-type]
+        check_step(self, writer, where)
 
     def spec(self) -> dict[str, Any]:
         """The JSON form stored in status.json and compared with later plans."""

@@ -248,6 +248,6 @@ def check_programs(plan: Plan) -> None:
             writer_cls, _ = get_method(step.code, step.method)
             writer = writer_cls.build(where, step.split_options(where)[0])
             try:
-                writer.check_program()  # type: ignore[attr-defined]
+                writer.check_program()
             except AutogenError as exc:
                 raise PlanError(f"{where}: {exc}") from None

@@ -13,7 +13,7 @@ import shutil
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -27,7 +27,7 @@ class Options(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
 
     @classmethod
-    def build(cls, where: str, options: Mapping[str, Any]) -> Options:
+    def build(cls, where: str, options: Mapping[str, Any]) -> Self:
         """Construct from user options; errors name ``where`` (job/step) and the option.
 
         A string where a number or flag is expected is refused, not coerced.
