@@ -3,8 +3,9 @@
 A Reader reports what it sees in ``results["health"]``; the Manager applies the fixes of each
 finding in turn (recorded in its events) and fails the element if the finding persists after the
 last. Checks are pure numpy functions on the block series. Each fix is an object that says whether
-it applies to a finding and Writer, and what it changes (a :class:`Remedy`): the option names come
-from the Writer's declared capabilities, so the Manager composes fixes without knowing any.
+it applies to a finding and Writer, and what it changes (a :class:`Remedy`): Writer option names come
+from the Writer's declared capabilities (``sampling``, ``timestep_option``), the Reader's ``warmup`` is
+named here, so the Manager composes fixes without knowing any option.
 
 =================  ==============================================  ================================
 check              finding                                          fixes (in turn)
