@@ -13,13 +13,13 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import TINY_PLAN, autogenv2
-from test_runner_pbs_live import PBS, SKIP_REASON, record
-from test_slurm_ensemble import H2, assert_merged_estimate, dmc_running, finish, run_until
 
 from autogenv2 import Job, Plan, Step, reconcile, watch
 from autogenv2.states import State
 from autogenv2.status import JobStatus
+from conftest import TINY_PLAN, autogenv2
+from test_runner_pbs_live import PBS, SKIP_REASON, record
+from test_slurm_ensemble import H2, assert_merged_estimate, dmc_running, finish, run_until
 
 pytestmark = [pytest.mark.pbs, pytest.mark.slow, pytest.mark.skipif(not PBS, reason=SKIP_REASON)]
 

@@ -12,7 +12,8 @@ from autogenv2.codes.qwalk.converter import ConversionError
 from autogenv2.codes.qwalk.supercell import fold_source, twist_groups, twist_table
 
 CELL = gto.M(atom="H 0 0 0; H 0.3 0.2 1.4", unit="bohr", a=[[4.0, 0, 0], [0.5, 4.2, 0], [0, 0.3, 3.8]],
-             basis="sto-3g", verbose=0, precision=1e-12)  # lattice sums complete enough for 1e-5 (PySCF 2.8 too)
+             basis="sto-3g", verbose=0,
+             precision=1e-12)  # lattice sums complete enough for 1e-5 (PySCF 2.8 too)
 
 
 def test_a_4x4x4_mesh_folds_into_8_twists_of_a_2x2x2_supercell() -> None:

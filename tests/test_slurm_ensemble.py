@@ -18,9 +18,9 @@ import h5py
 import pytest
 
 from autogenv2 import Job, Plan, Step, reconcile, watch
+from autogenv2.errorbar import publish
 from autogenv2.runners.base import Resources
 from autogenv2.states import State
-from autogenv2.errorbar import publish
 from autogenv2.status import JobStatus
 from conftest import TINY_PLAN, autogenv2
 from test_runner_slurm import SLURM

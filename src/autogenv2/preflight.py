@@ -157,7 +157,8 @@ def _explain(exc: Exception, options: dict[str, Any]) -> str:
 
 
 def _lacking_element(text: str, options: dict[str, Any]) -> re.Match[str] | None:
-    """PySCF 2.8 says only "Basis data not found": find the element a known basis lacks, worded as 2.14 does."""
+    """PySCF 2.8 says only "Basis data not found": find the element a known basis lacks, worded as 2.14
+    does."""
     if "data not found" not in text:
         return None
     from pyscf import gto
@@ -248,6 +249,6 @@ def check_programs(plan: Plan) -> None:
             writer_cls, _ = get_method(step.code, step.method)
             writer = writer_cls.build(where, step.split_options(where)[0])
             try:
-                writer.check_program()  # type: ignore[attr-defined]
+                writer.check_program()
             except AutogenError as exc:
                 raise PlanError(f"{where}: {exc}") from None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import shutil
 import sys
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar, Mapping, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -26,7 +26,7 @@ class Options(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
 
     @classmethod
-    def build(cls, where: str, options: Mapping[str, Any]) -> "Options":
+    def build(cls, where: str, options: Mapping[str, Any]) -> Self:
         """Construct from user options; errors name ``where`` (job/step) and the option.
 
         A string where a number or flag is expected is refused, not coerced.
