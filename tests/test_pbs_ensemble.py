@@ -10,6 +10,7 @@ import json
 import re
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,7 @@ JOB_ID = re.compile(r"\d+\.\S+")
 
 
 @pytest.fixture
-def submitted(tmp_path: Path):  # type: ignore[no-untyped-def]
+def submitted(tmp_path: Path) -> Iterator[None]:
     """qdel every PBS job any status.json under tmp_path records, whatever happens."""
     yield
     ids = [a.runner_id for path in tmp_path.rglob("status.json") if (status := JobStatus.load(path.parent))

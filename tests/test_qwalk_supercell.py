@@ -3,6 +3,8 @@ orbitals are the primitive Bloch orbitals (evaluated by PySCF on both cells). Th
 (twist-averaged Slater VMC of a 2x2x2 supercell = PySCF KRHF) is in tests/test_qwalk_real.py."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from pyscf.pbc import gto
@@ -51,7 +53,7 @@ def test_folded_orbitals_are_the_bloch_orbitals_on_the_supercell() -> None:
         assert np.allclose(ours, bloch, rtol=0, atol=1e-5)  # lattice sums cut at the cell's precision
 
 
-def test_convert_all_makes_one_twist_per_supercell_twist(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_convert_all_makes_one_twist_per_supercell_twist(tmp_path: Path) -> None:
     """kpoint = "all" with a supercell: a 4x2x2 KRHF mesh is two twists of the 2x2x2 supercell."""
     import json
 
@@ -75,7 +77,7 @@ def test_convert_all_makes_one_twist_per_supercell_twist(tmp_path) -> None:  # t
     assert twists["ncells"] == 8  # a run at either twist reports its energy per primitive cell too
 
 
-def test_a_supercell_run_reports_its_energy_per_primitive_cell(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_supercell_run_reports_its_energy_per_primitive_cell(tmp_path: Path) -> None:
     """The twist record of a 2x2x2 supercell run gives ``cells``; the Reader divides energy and error."""
     import json
     import shutil
