@@ -108,7 +108,8 @@ def synthetic(neff: int, seeds: int) -> list[tuple[str, list[np.ndarray], float]
     cases = []
     for phi in (0.0, 0.5, 0.9):
         n, rng = int(neff * ar1_tau(phi)), np.random.default_rng(1)
-        cases.append((f"AR(1) φ={phi:g}", [ar1(phi, n, rng) for _ in range(seeds)], np.sqrt(ar1_tau(phi) / n)))
+        series = [ar1(phi, n, rng) for _ in range(seeds)]
+        cases.append((f"AR(1) φ={phi:g}", series, np.sqrt(ar1_tau(phi) / n)))
     n, rng = int(neff * 3), np.random.default_rng(2)
     cases.append(("AR(1) φ=0.5, t(5)", [ar1(0.5, n, rng, "t5") for _ in range(seeds)], np.sqrt(3 / n)))
     slow = 0.25  # variance of the slow mode
@@ -117,12 +118,14 @@ def synthetic(neff: int, seeds: int) -> list[tuple[str, list[np.ndarray], float]
     series = [ar1(0.3, n, rng) + np.sqrt(slow) * ar1(0.95, n, rng) for _ in range(seeds)]
     cases.append(("AR(1) 0.3 + 0.95", series, np.sqrt((1 + slow) * tau / n)))
     n, rng, groups = int(neff * 3), np.random.default_rng(4), 32
-    runs = [WalkerGroups(np.column_stack([ar1(0.5, n, rng) for _ in range(groups)]) * np.sqrt(groups), np.ones(groups))
+    runs = [WalkerGroups(np.column_stack([ar1(0.5, n, rng) for _ in range(groups)]) * np.sqrt(groups),
+                         np.ones(groups))
             for _ in range(min(seeds, 100))]  # the mean of the 32 columns is a unit AR(1)
     cases.append(("32 groups of AR(1) φ=0.5", runs, np.sqrt(3 / n)))
     n, rng = int(neff * tau), np.random.default_rng(5)
-    runs = [WalkerGroups(np.column_stack([ar1(0.3, n, rng) + np.sqrt(slow) * ar1(0.95, n, rng) for _ in range(groups)])
-                    * np.sqrt(groups), np.ones(groups)) for _ in range(min(seeds, 100))]
+    runs = [WalkerGroups(np.column_stack([ar1(0.3, n, rng) + np.sqrt(slow) * ar1(0.95, n, rng)
+                                          for _ in range(groups)])
+                         * np.sqrt(groups), np.ones(groups)) for _ in range(min(seeds, 100))]
     cases.append(("32 groups of 0.3 + 0.95", runs, np.sqrt((1 + slow) * tau / n)))
     return cases
 
@@ -150,7 +153,8 @@ def real(neff: int, directory: Path) -> list[tuple[str, list, float]]:
     segments = [c[i:i + n] for c in chains for i in range(0, c.size - n + 1, n)]
     if len(segments) >= 10:
         cases.append((f"PyQMC ({len(segments)} × {n} blocks)", segments, sigma1 / np.sqrt(n)))
-    runs = [WalkerGroups(g.means[i:i + n], g.sizes) for g in grouped for i in range(0, g.means.shape[0] - n + 1, n)]
+    runs = [WalkerGroups(g.means[i:i + n], g.sizes)
+            for g in grouped for i in range(0, g.means.shape[0] - n + 1, n)]
     if len(runs) >= 10:
         cases.append((f"PyQMC, groups ({len(runs)} × {n})", runs, sigma1 / np.sqrt(n)))
     return cases
@@ -165,7 +169,8 @@ def measure(series: Sequence[np.ndarray | WalkerGroups], true: float) -> dict[st
         pairs = np.array([estimator(x) for x in (series if name == "walkers" else plain)])
         ratio, stated = pairs[:, 0] / true, pairs[:, 1]
         out[name] = {"mean": ratio.mean(), "sd": ratio.std(ddof=1), "stated": stated.mean(),
-                     "cover": np.mean(ratio * (1 + Z * stated) >= 1), "floor": (1 + Z * ratio.std(ddof=1)) ** 2}
+                     "cover": np.mean(ratio * (1 + Z * stated) >= 1),
+                     "floor": (1 + Z * ratio.std(ddof=1)) ** 2}
     return out
 
 
@@ -176,7 +181,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--chains", type=Path, help="directory of PyQMC HDF5 files (energytotal, energygroups), "
                    "searched recursively")
     args = p.parse_args(argv)
-    print(f"{'series':>28} {'neff':>6} {'estimator':>9} {'mean':>6} {'sd':>6} {'stated':>6} {'cover':>6} {'floor':>6}")
+    print(f"{'series':>28} {'neff':>6} {'estimator':>9} {'mean':>6} {'sd':>6} {'stated':>6} {'cover':>6} "
+          f"{'floor':>6}")
     for neff in args.neff:
         cases = synthetic(neff, args.seeds)
         if args.chains:

@@ -138,7 +138,7 @@ def report(ours: list[dict[str, float]], theirs: list[dict[str, float]]) -> None
             ("whole run --watch vs scf+run.py", med["whole"], dmed["whole"])]
     for label, a, d in rows:
         print(f"{label:<34}{a:>11.2f}{d:>9.2f}{(a - d) / d:>+10.1%}")
-    per_rep = [(o["whole"] - t["whole"]) / t["whole"] for o, t in zip(ours, theirs)]
+    per_rep = [(o["whole"] - t["whole"]) / t["whole"] for o, t in zip(ours, theirs, strict=True)]
     print("whole-run overhead per repetition: " + ", ".join(f"{x:+.1%}" for x in per_rep))
     print("where the whole run's extra time goes (medians, s): " + ", ".join(
         f"{key} {med[key]:.2f}" for key in ("until scf starts", "scf end to vmc start", "vmc end to exit")))

@@ -26,9 +26,9 @@ Real part (``--real``): PyQMC VMC on H2, each run the ``run.py`` our VMCWriter w
 and every seed's run (a second estimate pooled over all walker groups is printed as a cross-check).
 
     python benchmarks/sampling_efficiency.py --groups 1 --neff 1000 3000 10000    # block series, ~2 min
-    python benchmarks/sampling_efficiency.py --groups 32 --neff 391 1000 --phi 0 0.5   # walker groups, ~2 min
-    python benchmarks/sampling_efficiency.py --real --real-seeds 50 --groups 32 --neff 1000 --phi 0.5 --seeds 2
-                                                                    # + real PyQMC, ~12 min
+    python benchmarks/sampling_efficiency.py --groups 32 --neff 391 1000 --phi 0 0.5  # walker groups, ~2 min
+    python benchmarks/sampling_efficiency.py --real --real-seeds 50 --groups 32 --neff 1000 --phi 0.5 \\
+        --seeds 2                                                   # + real PyQMC, ~12 min
 """
 from __future__ import annotations
 
@@ -49,7 +49,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from autogenv2 import stats  # noqa: E402
 from autogenv2.codes.base import Verdict  # noqa: E402
 from autogenv2.codes.pyqmc.reader import MCReader, WalkerGroups  # noqa: E402
-
 
 # --- the loop under test ------------------------------------------------------------------------
 
@@ -205,7 +204,8 @@ def _vmc_chain(job: tuple[str, str, int, int, int, int, int, float | None, int, 
         extend_to(n0)
         return {"energy": block_series(directory / "vmc.hdf5", 0).tolist()}
     r = control_loop(extend_to, n0, target, attempts, warmup=warmup, confidence=confidence)
-    return {"n": r.n, "error": r.error, "runs": r.runs, "energy": block_series(directory / "vmc.hdf5", 0).tolist()}
+    return {"n": r.n, "error": r.error, "runs": r.runs,
+            "energy": block_series(directory / "vmc.hdf5", 0).tolist()}
 
 
 def pooled_sigma1(chains: Sequence[np.ndarray], max_lag: int = 200) -> tuple[float, float]:
@@ -230,15 +230,16 @@ def pooled_sigma1(chains: Sequence[np.ndarray], max_lag: int = 200) -> tuple[flo
 
 def group_columns(directory: Path, nconfig: int, warmup: int = 1) -> list[np.ndarray]:
     """A run's walker-group columns, scaled to the variance of its block series (same autocorrelation)."""
-    from autogenv2.codes.pyqmc.reader import read_walker_groups
     import h5py
+
+    from autogenv2.codes.pyqmc.reader import read_walker_groups
     with h5py.File(directory / "vmc.hdf5", "r") as f:
         blocks = len(f["energytotal"])
     walkers = read_walker_groups(directory / "vmc.hdf5", nconfig, blocks)
     if walkers is None:
         return []
     scale = np.sqrt(walkers.sizes / walkers.sizes.sum())
-    return [column * s for column, s in zip(walkers.means[warmup:].T, scale)]
+    return [column * s for column, s in zip(walkers.means[warmup:].T, scale, strict=True)]
 
 
 def block_series(path: Path, warmup: int) -> np.ndarray:
@@ -280,12 +281,14 @@ def real(args: argparse.Namespace, workdir: Path) -> dict[str, float | str]:
             done = pool.map(_vmc_chain, jobs)
     chains = [ref] + [np.array(d["energy"])[warmup:] for d in done]
     # earlier --real runs of the same system sharpen the oracle (their runs are the same process)
-    chains += [block_series(path, warmup) for other in args.oracle_from for path in sorted(other.rglob("vmc.hdf5"))]
+    chains += [block_series(path, warmup)
+               for other in args.oracle_from for path in sorted(other.rglob("vmc.hdf5"))]
     sigma1, tau = pooled_sigma1(chains)
     needed = (sigma1 / target) ** 2 + warmup
     ns = np.array([d["n"] for d in done])
     print(f"real: {args.real_seeds} seeds in {time.perf_counter() - start:.0f} s; oracle pooled over "
-          f"{len(chains)} runs, {sum(c.size for c in chains)} blocks: σ of one block {sigma1:.5f}, τ {tau:.2f}, "
+          f"{len(chains)} runs, {sum(c.size for c in chains)} blocks: σ of one block {sigma1:.5f}, "
+          f"τ {tau:.2f}, "
           f"truly needed {needed:.0f} blocks (neff ≈ {needed / tau:.0f})", flush=True)
     dirs = [workdir / name for name in ["reference"] + [f"seed{i}" for i in range(args.real_seeds)]]
     dirs += [path.parent for other in args.oracle_from for path in sorted(other.rglob("vmc.hdf5"))]
@@ -322,19 +325,23 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--attempts", type=int, default=8, help="maximum number of runs")
     p.add_argument("--confidence", type=float, nargs="+", default=[0.95],
                    help="target_confidence of the Reader (the real part uses the first)")
-    p.add_argument("--baseline", action="store_true", help="also run the earlier rule (safety 1.1) on the same seeds")
+    p.add_argument("--baseline", action="store_true",
+                   help="also run the earlier rule (safety 1.1) on the same seeds")
     p.add_argument("--processes", type=int, default=2)
     p.add_argument("--real", action="store_true", help="also run the PyQMC part")
     p.add_argument("--real-seeds", type=int, default=50)
     p.add_argument("--real-n0", type=int, default=100, help="VMC blocks in the first run, warm-up included")
     p.add_argument("--real-warmup", type=int, default=20,
-                   help="blocks dropped from the start (the first ~20 one-step blocks drift by about 0.02 Ha)")
+                   help="blocks dropped from the start "
+                        "(the first ~20 one-step blocks drift by about 0.02 Ha)")
     p.add_argument("--real-factor", type=int, default=10, help="nominal blocks needed ÷ real-n0")
     p.add_argument("--real-reference", type=int, default=5000, help="blocks of the reference run")
     p.add_argument("--nconfig", type=int, default=50)
-    p.add_argument("--real-groups", type=int, default=32, help="VMCWriter.walker_groups (0: block series only)")
+    p.add_argument("--real-groups", type=int, default=32,
+                   help="VMCWriter.walker_groups (0: block series only)")
     p.add_argument("--nsteps", type=int, default=1, help="VMC steps per block")
-    p.add_argument("--reanalyse", action="store_true", help="read the runs already in --workdir instead of running")
+    p.add_argument("--reanalyse", action="store_true",
+                   help="read the runs already in --workdir instead of running")
     p.add_argument("--oracle-from", type=Path, nargs="*", default=[],
                    help="workdirs of earlier --real runs of the same system: their blocks join the oracle")
     p.add_argument("--workdir", type=Path, help="keep the PyQMC files here (default: a temporary directory)")
@@ -363,7 +370,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 continue
             c = stats.WINDOW_C if groups == 1 else stats.WALKER_WINDOW_C
             floor = (1 + 1.645 * np.sqrt(c / (neff * groups))) ** 2
-            print(f"groups {groups}, neff {neff}: worst run/need {max(r['run/need'] for r in mine):.3f} (goal ≤ 1.2), "
+            print(f"groups {groups}, neff {neff}: "
+                  f"worst run/need {max(r['run/need'] for r in mine):.3f} (goal ≤ 1.2), "
                   f"worst est_ok {min(r['est_ok'] for r in mine):.2f}, worst true_ok "
                   f"{min(r['true_ok'] for r in mine):.2f} (goal ≥ 0.95); floor (1+1.645·s)² with "
                   f"s = √(c/(neff·groups)) = √({c:g}/({neff}·{groups})): {floor:.3f}")

@@ -1,20 +1,11 @@
 """autogenv2.analysis: twist averaging and time-step extrapolation."""
 from __future__ import annotations
 
-import doctest
-
 import numpy as np
 import pytest
 
-from autogenv2 import analysis
 from autogenv2.analysis import AnalysisError, extrapolate_timestep, twist_average, twist_weights_from_kpts
 from autogenv2.errors import AutogenError
-
-
-def test_doctests() -> None:
-    result = doctest.testmod(analysis)
-    assert result.attempted >= 3 and result.failed == 0
-
 
 # --- twist averaging -------------------------------------------------------------------------------
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 SCRIPT = Path(sys.executable).parent / "autogenv2"
-pytestmark = pytest.mark.skipif(not SCRIPT.exists(), reason=f"no console script at {SCRIPT} (pip install -e .)")
+pytestmark = pytest.mark.skipif(not SCRIPT.exists(),
+                                reason=f"no console script at {SCRIPT} (pip install -e .)")
 
 CASES = [  # arguments, exit code, a phrase the output must hold
     ([], 2, "usage: autogenv2 COMMAND"),

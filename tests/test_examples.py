@@ -15,14 +15,16 @@ pytestmark = pytest.mark.slow
 
 SHRINK = {
     "h2_timestep": [("nconfig = 300", "nconfig = 100"), ("max_iterations = 5", "max_iterations = 2"),
-                    ("tolerance_sigmas = 4.0", "tolerance_sigmas = 100.0\nwindow = 2"), ("nblocks = 120", "nblocks = 30"),
-                    ("warmup = 20", "warmup = 5"), ("[0.02, 0.05, 0.1, 0.2]", "[0.05, 0.1, 0.2]")],
+                    ("tolerance_sigmas = 4.0", "tolerance_sigmas = 100.0\nwindow = 2"),
+                    ("nblocks = 120", "nblocks = 30"), ("warmup = 20", "warmup = 5"),
+                    ("[0.02, 0.05, 0.1, 0.2]", "[0.05, 0.1, 0.2]")],
     "h2_scan": [("nconfig = 200", "nconfig = 100"), ("max_iterations = 4", "max_iterations = 2"),
-                ("tolerance_sigmas = 4.0", "tolerance_sigmas = 100.0\nwindow = 2"), ("nblocks = 80", "nblocks = 25"),
-                ("warmup = 15", "warmup = 5"), ("[1.0, 1.4, 2.0, 3.0]", "[1.0, 1.4, 2.0]")],
+                ("tolerance_sigmas = 4.0", "tolerance_sigmas = 100.0\nwindow = 2"),
+                ("nblocks = 80", "nblocks = 25"), ("warmup = 15", "warmup = 5"),
+                ("[1.0, 1.4, 2.0, 3.0]", "[1.0, 1.4, 2.0]")],
     "h2_pbc_twist": [("nconfig = 200", "nconfig = 100"), ("max_iterations = 4", "max_iterations = 2"),
-                     ("tolerance_sigmas = 4.0", "tolerance_sigmas = 100.0\nwindow = 2"), ("nblocks = 60", "nblocks = 25"),
-                     ("warmup = 10", "warmup = 5")],
+                     ("tolerance_sigmas = 4.0", "tolerance_sigmas = 100.0\nwindow = 2"),
+                     ("nblocks = 60", "nblocks = 25"), ("warmup = 10", "warmup = 5")],
 }
 
 

@@ -102,9 +102,10 @@ def test_mutated_json_plans_raise_only_autogen_errors(tmp_path: Path, plan: dict
     _load_only_autogen_errors(path)
 
 
-TOML_LINES = ['root = "runs"', "[[steps]]", "[[jobs]]", 'name = "mc"', 'code = "toy"', 'method = "mc"',
-              'id = "a"', "nblocks = 12", 'nblocks = "x"', "nblocks = -1", "seed = 1e999", "mc = { seed = 2 }",
-              'mc = "x"', "steps = 3", "[mc]", "[jobs.mc]", 'id = "../x"', "x = [1, [2]]", "= 3", "[[", '"',
+TOML_LINES = ['root = "runs"', "[[steps]]", "[[jobs]]", 'name = "mc"', 'code = "toy"',
+              'method = "mc"', 'id = "a"', "nblocks = 12", 'nblocks = "x"', "nblocks = -1", "seed = 1e999",
+              "mc = { seed = 2 }", 'mc = "x"', "steps = 3", "[mc]", "[jobs.mc]", 'id = "../x"',
+              "x = [1, [2]]", "= 3", "[[", '"',
               'machines = "nowhere.toml"', "max_retries = 1000", 'runner = "slurm"', "resources = 5",
               'resources = { walltime = "1:00" }', "code = 7", 'name = ""', "warmup = -3", "target_error = 0",
               "target_confidence = 1", "target_confidence = 0.3"]
@@ -161,7 +162,8 @@ def test_cli_prints_one_line_and_exit_1(tmp_path: Path, name: str) -> None:
     output = proc.stdout + proc.stderr
     assert proc.returncode == 1, output
     assert "Traceback" not in output and len(output.strip().splitlines()) == 1, output
-    assert {"bad_type.toml": "'nblocks'", "not_toml.toml": name, "unsafe_id.toml": "'../../etc'"}[name] in output
+    expected = {"bad_type.toml": "'nblocks'", "not_toml.toml": name, "unsafe_id.toml": "'../../etc'"}[name]
+    assert expected in output
 
 
 def test_cli_on_binary_plan_is_one_line_exit_1(tmp_path: Path) -> None:
@@ -170,7 +172,7 @@ def test_cli_on_binary_plan_is_one_line_exit_1(tmp_path: Path) -> None:
     assert proc.returncode == 1 and "Traceback" not in proc.stdout + proc.stderr
 
 
-# -- unsafe names ----------------------------------------------------------------------------------------------
+# -- unsafe names --------------------------------------------------------------------------------------------
 UNSAFE = ["../escape", "/etc/passwd", "a/b", "..", ".hidden", "-rf", "$(touch pwned)", "a;rm -rf ~", "`id`",
           "a b", "naïve", "ジョブ", "x" * 101, "", "a\nb", "~root", "a*", "nul\x00"]
 
@@ -195,18 +197,20 @@ def test_unsafe_names_are_refused_and_nothing_is_written(tmp_path: Path, name: s
     with pytest.raises(PlanError) as info:  # UnsafeNameError, or a PlanError wrapping it for step names
         load_plan(base / "plan.json")
     assert repr(name) in str(info.value) and where in str(info.value)
-    proc = subprocess.run([sys.executable, "-m", "autogenv2.cli", "run", str(base / "plan.json")], cwd=base,
-                          capture_output=True, text=True, timeout=120) if name in ("../escape", "$(touch pwned)") \
-        else None
+    proc = None
+    if name in ("../escape", "$(touch pwned)"):
+        proc = subprocess.run([sys.executable, "-m", "autogenv2.cli", "run", str(base / "plan.json")],
+                              cwd=base, capture_output=True, text=True, timeout=120)
     if proc is not None:
         assert proc.returncode == 1 and "Traceback" not in proc.stdout + proc.stderr
     after = _tree(tmp_path)
-    assert {p for p in after if not p.startswith("inside")} == {p for p in before if not p.startswith("inside")}
+    outside = {p for p in after if not p.startswith("inside")}
+    assert outside == {p for p in before if not p.startswith("inside")}
     assert all(p.startswith(("inside/runs/.autogenv2", "inside/plan.json")) or p in ("inside", "inside/runs")
                for p in after), sorted(after - before)  # at most the root's lock and index, no job directory
 
 
-# -- damaged PyQMC output --------------------------------------------------------------------------------------
+# -- damaged PyQMC output ------------------------------------------------------------------------------------
 def _write_dmc_hdf5(path: Path, blocks: int = 30) -> None:
     """A small file in PyQMC's DMC layout (NOTES.md §3): one row appended per block, configs overwritten."""
     rng = np.random.default_rng(0)
@@ -262,7 +266,7 @@ def test_garbled_pyqmc_file_gives_a_verdict(tmp_path: Path, dmc_bytes: bytes, se
     assert result.verdict is Verdict.complete or result.reason
 
 
-# -- damaged status.json ---------------------------------------------------------------------------------------
+# -- damaged status.json -------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def status_text(tmp_path_factory: pytest.TempPathFactory) -> str:
     base = tmp_path_factory.mktemp("status")
@@ -290,7 +294,8 @@ def _load_damaged(tmp_path: Path, text: bytes) -> None:
 
 @FUZZ
 @given(fraction=st.floats(0.0, 0.9999))
-def test_truncated_status_is_a_status_error_and_kept(tmp_path: Path, status_text: str, fraction: float) -> None:
+def test_truncated_status_is_a_status_error_and_kept(tmp_path: Path, status_text: str,
+                                                     fraction: float) -> None:
     data = status_text.encode()
     _load_damaged(tmp_path, data[:int(len(data) * fraction)])
 
@@ -313,7 +318,7 @@ def test_odd_schema_versions_are_status_errors(tmp_path: Path, text: str) -> Non
         JobStatus.load(tmp_path)
 
 
-# -- security --------------------------------------------------------------------------------------------------
+# -- security ------------------------------------------------------------------------------------------------
 FORBIDDEN_NAMES = {"pickle", "eval", "exec", "marshal"}
 FORBIDDEN_TEXT = ("shell=True", "os.system", "os.popen", "import pickle", "pickle.", "eval(", "exec(")
 
@@ -339,8 +344,9 @@ def test_source_has_no_pickle_eval_exec_or_shell() -> None:
 @pytest.mark.parametrize("umask", [0o022, 0o000])
 def test_run_directories_are_not_world_writable(tmp_path: Path, umask: int) -> None:
     (tmp_path / "plan.toml").write_text(TOY_PLAN)
-    proc = subprocess.run([sys.executable, "-m", "autogenv2.cli", "run", str(tmp_path / "plan.toml"), "--watch",
-                           "--interval", "0.05"], capture_output=True, text=True, timeout=120, umask=umask)
+    proc = subprocess.run([sys.executable, "-m", "autogenv2.cli", "run", str(tmp_path / "plan.toml"),
+                           "--watch", "--interval", "0.05"],
+                          capture_output=True, text=True, timeout=120, umask=umask)
     assert proc.returncode == 0, proc.stdout
     writable = [str(p.relative_to(tmp_path)) for p in (tmp_path / "runs").rglob("*")
                 if not p.is_symlink() and p.stat().st_mode & stat.S_IWOTH]

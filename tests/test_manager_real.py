@@ -7,9 +7,9 @@ import h5py
 import pytest
 
 from autogenv2 import Job, Plan, Step, watch
+from autogenv2.errorbar import publish
 from autogenv2.runners.base import Resources
 from autogenv2.states import State
-from autogenv2.errorbar import publish
 from autogenv2.status import JobStatus
 from conftest import loaded_walltime
 
@@ -26,7 +26,8 @@ def run_plan(root: Path, steps: list[Step], job_id: str = "j") -> JobStatus:
 
 
 def test_unconverged_scf_fails_with_that_reason_and_no_retry(tmp_path: Path) -> None:
-    status = run_plan(tmp_path, [Step(name="scf", code="pyscf", method="uhf", options={**H2, "max_cycle": 1})])
+    status = run_plan(tmp_path, [Step(name="scf", code="pyscf", method="uhf",
+                                      options={**H2, "max_cycle": 1})])
     scf = status.element("scf")
     assert scf.state is State.failed and "did not converge" in scf.reason
     assert len(scf.attempts) == 1

@@ -10,16 +10,17 @@ import json
 import re
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import TINY_PLAN, autogenv2
-from test_runner_pbs_live import PBS, SKIP_REASON, record
-from test_slurm_ensemble import H2, assert_merged_estimate, dmc_running, finish, run_until
 
 from autogenv2 import Job, Plan, Step, reconcile, watch
 from autogenv2.states import State
 from autogenv2.status import JobStatus
+from conftest import TINY_PLAN, autogenv2
+from test_runner_pbs_live import PBS, SKIP_REASON, record
+from test_slurm_ensemble import H2, assert_merged_estimate, dmc_running, finish, run_until
 
 pytestmark = [pytest.mark.pbs, pytest.mark.slow, pytest.mark.skipif(not PBS, reason=SKIP_REASON)]
 
@@ -28,7 +29,7 @@ JOB_ID = re.compile(r"\d+\.\S+")
 
 
 @pytest.fixture
-def submitted(tmp_path: Path):  # type: ignore[no-untyped-def]
+def submitted(tmp_path: Path) -> Iterator[None]:
     """qdel every PBS job any status.json under tmp_path records, whatever happens."""
     yield
     ids = [a.runner_id for path in tmp_path.rglob("status.json") if (status := JobStatus.load(path.parent))

@@ -70,8 +70,8 @@ def test_json_plan_equals_toml_plan(tmp_path: Path) -> None:
 
 
 def test_python_api_rejects_bad_option(tmp_path: Path) -> None:
-    plan = Plan(root=tmp_path, jobs=[Job(id="x", steps=[Step(name="scf", code="pyscf", method="rhf",
-                                                             options={"atom": "H 0 0 0", "spin": 1, "chrage": 0})])])
+    step = Step(name="scf", code="pyscf", method="rhf", options={"atom": "H 0 0 0", "spin": 1, "chrage": 0})
+    plan = Plan(root=tmp_path, jobs=[Job(id="x", steps=[step])])
     with pytest.raises(PlanError, match="chrage.*charge"):
         plan.check()
 
@@ -89,8 +89,8 @@ def test_scans_expand_and_record_their_variables(tmp_path: Path) -> None:
 
 
 def test_foreach_fans_out_from_one_upstream_step(tmp_path: Path) -> None:
-    text = TINY_PLAN.replace('name = "dmc"\ncode = "pyqmc"\nmethod = "dmc"\n',
-                             'name = "dmc"\ncode = "pyqmc"\nmethod = "dmc"\nforeach = { tstep = [0.01, 0.04] }\n')
+    dmc = 'name = "dmc"\ncode = "pyqmc"\nmethod = "dmc"\n'
+    text = TINY_PLAN.replace(dmc, dmc + "foreach = { tstep = [0.01, 0.04] }\n")
     (tmp_path / "plan.toml").write_text(text)
     steps = load_plan(tmp_path / "plan.toml").jobs[0].steps
     assert [s.name for s in steps] == ["scf", "opt", "vmc", "dmc-tstep0.01", "dmc-tstep0.04"]

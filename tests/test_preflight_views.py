@@ -183,7 +183,8 @@ def test_watch_progress_line_of_a_running_attempt() -> None:
 
     element = ElementStatus(name="vmc", code="toy", method="mc", spec={"options": {}}, writer={"nblocks": 20},
                             state=State.running,
-                            attempts=[Attempt(number=1, token="t", runner="local", started_at=time.time() - 90)])
+                            attempts=[Attempt(number=1, token="t", runner="local",
+                                              started_at=time.time() - 90)])
     assert progress_line("j/vmc", element) == "j/vmc: 0/20 blocks, attempt 1 running for 1.5 min"
 
 
@@ -200,7 +201,8 @@ def test_watch_reads_the_blocks_of_a_running_attempt(tmp_path: Path) -> None:
         time.sleep(2.5)
         report = reconcile(plan)
         line = report.progress[0]
-        found = re.fullmatch(r"j/a: (\d+)/4000 blocks, ~[\d.]+ min to go, attempt 1 running for [\d.]+ min", line)
+        found = re.fullmatch(r"j/a: (\d+)/4000 blocks, ~[\d.]+ min to go, "
+                             r"attempt 1 running for [\d.]+ min", line)
         assert found and int(found.group(1)) > 0, line
         assert report.exit_code == 4
     finally:

@@ -5,8 +5,9 @@ import json
 import math
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -84,7 +85,8 @@ def qwalk_ao_values(mol: gto.Mole, directory: Path, points: np.ndarray) -> np.nd
             l = L_OF[symbol]
             weights = coefs * exps ** ((2 * l + 3) / 4)
             norm2 = sum(wi * wj * math.gamma(l + 1.5) / (2 * (ai + aj) ** (l + 1.5))
-                        for wi, ai in zip(weights, exps) for wj, aj in zip(weights, exps))
+                        for wi, ai in zip(weights, exps, strict=True)
+                        for wj, aj in zip(weights, exps, strict=True))
             radial = (weights[None, :] * np.exp(-np.outer(r2, exps))).sum(axis=1) / math.sqrt(norm2)
             columns += [radial * POLY[name](x, y, z) for name in ORDER[symbol]]
     return np.array(columns).T

@@ -10,9 +10,7 @@ import pytest
 from autogenv2.codes.qwalk import logparse as lp
 from autogenv2.codes.qwalk.inspect import format_table, inspect_run
 from autogenv2.codes.qwalk.reader import find_runs
-
 from test_qwalk_reader import CASE_DIRS, CASES, EXPECTED, copy_case, gosling_json
-
 
 # case -> (finished: QWalk ended normally with every block asked for, sufficient: enough for a reliable
 # result, words of "finished_reason | sufficient_reason"). Cases not listed: failed before any result.
@@ -140,7 +138,8 @@ def test_cli_inspect_json_and_table() -> None:
     cases = CASES
 
     def cli(*args: str) -> _sp.CompletedProcess[str]:
-        return _sp.run([_sys.executable, "-m", "autogenv2.cli", "inspect", *args], capture_output=True, text=True)
+        return _sp.run([_sys.executable, "-m", "autogenv2.cli", "inspect", *args],
+                       capture_output=True, text=True)
 
     report = _json.loads(cli(str(cases / "dmc_h2"), "--json").stdout)
     (run,) = report["runs"]
@@ -151,4 +150,5 @@ def test_cli_inspect_json_and_table() -> None:
     failed = cli(str(cases / "fail_dmc_missing_timestep"))
     assert failed.returncode == 0 and "Need TIMESTEP" in failed.stdout
     missing = cli("/nonexistent/dir")
-    assert missing.returncode == 1 and "not a directory" in missing.stdout and "Traceback" not in missing.stdout
+    assert missing.returncode == 1 and "not a directory" in missing.stdout
+    assert "Traceback" not in missing.stdout

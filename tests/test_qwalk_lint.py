@@ -18,7 +18,6 @@ from autogenv2.codes.qwalk.inspect import inspect_run
 from autogenv2.codes.qwalk.lint import FLAGS, SECTIONS, VALUED, lint_input, unknown_keywords
 from autogenv2.codes.qwalk.reader import QWalkReader
 from autogenv2.states import Verdict
-
 from test_qwalk_reader import CASE_DIRS, CASES, EXPECTED, copy_case
 
 LINTED = {  # case -> words of the lint finding (every recorded input error QWalk's files alone can show)

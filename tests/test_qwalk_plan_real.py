@@ -137,7 +137,8 @@ def test_qwalk_attempts_are_sized_to_the_walltime_and_blocks_merge(tmp_path: Pat
     est = errorbar.publish(series.energy, series.totweight, gosling_warmup(series.energy))  # issue 14
     assert element.result["energy"] == pytest.approx(est.mean, abs=1e-12)
     assert element.result["error"] == pytest.approx(est.error, abs=1e-12)
-    if method == "dmc":  # a Slater-Jastrow-free DMC still lands near the exact energy: the continuation is real
+    if method == "dmc":  # a Slater-Jastrow-free DMC still lands near the exact energy:
+        # the continuation is real
         assert abs(element.result["energy"] - (-1.17447)) < 4 * element.result["error"] + 0.003
 
 

@@ -17,8 +17,8 @@ from pyscf import gto, lib, mcscf, scf
 from autogenv2.codes.base import ReadResult
 from autogenv2.codes.qwalk import syntax
 from autogenv2.codes.qwalk.converter import convert
-from autogenv2.codes.qwalk.reader import QWalkReader
 from autogenv2.codes.qwalk.optimizers import LinearWriter
+from autogenv2.codes.qwalk.reader import QWalkReader
 from autogenv2.codes.qwalk.writer import DMCWriter, QWalkWriter, VMCWriter
 from autogenv2.states import Verdict
 
@@ -189,7 +189,8 @@ def test_optimize_det_linear_lowers_the_casscf_vmc_energy(tmp_path: Path) -> Non
     wfout = syntax.load(tmp_path / "linear" / "qw.linear.wfout", expand=False)
     after = [float(csf.words()[0]) for s in wfout.walk() for csf in s.sections("CSF")]  # QWalk writes CSFs
     print(f"determinant weights {before} -> {after}")
-    assert len(after) == len(before) >= 2 and max(abs(a - b) for a, b in zip(after, before)) > 1e-3
+    assert len(after) == len(before) >= 2
+    assert max(abs(a - b) for a, b in zip(after, before, strict=True)) > 1e-3
     vmc = _run(VMCWriter(nconfig=100, nblock=20, nstep=10, randomseed=(4, 5)), tmp_path / "vmc",
                {**inputs, "wavefunction": tmp_path / "linear" / "qw.linear.wfout"})
     assert vmc.verdict is Verdict.complete, vmc.reason

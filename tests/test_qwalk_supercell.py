@@ -3,6 +3,8 @@ orbitals are the primitive Bloch orbitals (evaluated by PySCF on both cells). Th
 (twist-averaged Slater VMC of a 2x2x2 supercell = PySCF KRHF) is in tests/test_qwalk_real.py."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from pyscf.pbc import gto
@@ -12,7 +14,8 @@ from autogenv2.codes.qwalk.converter import ConversionError
 from autogenv2.codes.qwalk.supercell import fold_source, twist_groups, twist_table
 
 CELL = gto.M(atom="H 0 0 0; H 0.3 0.2 1.4", unit="bohr", a=[[4.0, 0, 0], [0.5, 4.2, 0], [0, 0.3, 3.8]],
-             basis="sto-3g", verbose=0, precision=1e-12)  # lattice sums complete enough for 1e-5 (PySCF 2.8 too)
+             basis="sto-3g", verbose=0,
+             precision=1e-12)  # lattice sums complete enough for 1e-5 (PySCF 2.8 too)
 
 
 def test_a_4x4x4_mesh_folds_into_8_twists_of_a_2x2x2_supercell() -> None:
@@ -50,7 +53,7 @@ def test_folded_orbitals_are_the_bloch_orbitals_on_the_supercell() -> None:
         assert np.allclose(ours, bloch, rtol=0, atol=1e-5)  # lattice sums cut at the cell's precision
 
 
-def test_convert_all_makes_one_twist_per_supercell_twist(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_convert_all_makes_one_twist_per_supercell_twist(tmp_path: Path) -> None:
     """kpoint = "all" with a supercell: a 4x2x2 KRHF mesh is two twists of the 2x2x2 supercell."""
     import json
 
@@ -74,7 +77,7 @@ def test_convert_all_makes_one_twist_per_supercell_twist(tmp_path) -> None:  # t
     assert twists["ncells"] == 8  # a run at either twist reports its energy per primitive cell too
 
 
-def test_a_supercell_run_reports_its_energy_per_primitive_cell(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_supercell_run_reports_its_energy_per_primitive_cell(tmp_path: Path) -> None:
     """The twist record of a 2x2x2 supercell run gives ``cells``; the Reader divides energy and error."""
     import json
     import shutil

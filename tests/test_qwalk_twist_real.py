@@ -38,7 +38,7 @@ def hf_at_kpoints(chkfile: Path) -> list[float]:
 
     cell, record = load_cell(str(chkfile)), lib.chkfile.load(str(chkfile), "scf")
     energies = []
-    for k, coeff, occ in zip(np.asarray(record["kpts"]), record["mo_coeff"], record["mo_occ"]):
+    for k, coeff, occ in zip(np.asarray(record["kpts"]), record["mo_coeff"], record["mo_occ"], strict=True):
         at_k = pscf.KRHF(cell, kpts=k.reshape(1, 3)).density_fit()
         energies.append(float(at_k.energy_tot(dm=at_k.make_rdm1([np.asarray(coeff)], [np.asarray(occ)]))))
     return energies
@@ -72,7 +72,8 @@ def test_twist_example_plan_end_to_end(tmp_path: Path) -> None:
         average = averages[f"h2cell: {method} energy per twist"]
         assert abs(average["energy"] - mean) < 1e-12 and abs(average["error"] - sigma) < 1e-12
         assert average["complete"] and (tmp_path / "report" / f"twists_h2cell_{method}.png").stat().st_size
-        each = ", ".join(f"{e:.5f} +/- {s:.5f} (HF {h:.5f})" for e, s, h in zip(energy, error, hf))
+        each = ", ".join(f"{e:.5f} +/- {s:.5f} (HF {h:.5f})"
+                         for e, s, h in zip(energy, error, hf, strict=True))
         print(f"{method}: {each}; twist average {mean:.5f} +/- {sigma:.5f}")
     for i in (0, 1):
         vmc, dmc = frame.loc[f"vmc-twist{i}"], frame.loc[f"dmc-twist{i}"]

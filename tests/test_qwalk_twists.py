@@ -25,7 +25,6 @@ from autogenv2.codes.qwalk.wavefunction import read_orbfile
 from autogenv2.codes.qwalk.writer import DMCWriter, QWalkWriter, VMCWriter
 from autogenv2.errors import OptionError
 from autogenv2.states import Verdict
-
 from conftest import QWALK_CASES, REPO
 
 CASES = QWALK_CASES

@@ -1,11 +1,11 @@
 """QWalk Writers: reproduce the recorded inputs of real runs, refuse the recorded input mistakes."""
 from __future__ import annotations
 
-import os
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -14,10 +14,19 @@ from autogenv2.codes.base import ReadResult
 from autogenv2.codes.qwalk import METHODS, syntax
 from autogenv2.codes.qwalk.averages import RegionFluctuation, TBDMBasis
 from autogenv2.codes.qwalk.conversion import ConvertWriter
-from autogenv2.codes.qwalk.system import Atom, Pseudo, System
-from autogenv2.codes.qwalk.wavefunction import (AtomBasis, BasisFile, Jastrow, Orbitals, Shell, Slater,
-                                                read_orbfile, slater_jastrow, write_orbfile)
 from autogenv2.codes.qwalk.optimizers import LinearWriter, OptimizeWriter
+from autogenv2.codes.qwalk.system import Atom, Pseudo, System
+from autogenv2.codes.qwalk.wavefunction import (
+    AtomBasis,
+    BasisFile,
+    Jastrow,
+    Orbitals,
+    Shell,
+    Slater,
+    read_orbfile,
+    slater_jastrow,
+    write_orbfile,
+)
 from autogenv2.codes.qwalk.writer import DMCWriter, PostprocessWriter, VMCWriter
 from autogenv2.errors import AutogenError, OptionError, PlanError
 from autogenv2.states import Verdict

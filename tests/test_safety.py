@@ -19,7 +19,8 @@ def test_second_run_on_same_root_exits_with_clear_message(tmp_path: Path) -> Non
 
 
 def test_corrupt_status_is_reported_and_kept(tmp_path: Path) -> None:
-    (tmp_path / "plan.toml").write_text(TINY_PLAN.replace('code = "pyscf"', 'code = "pyscf"\nmax_cycle = 1', 1))
+    (tmp_path / "plan.toml").write_text(TINY_PLAN.replace('code = "pyscf"', 'code = "pyscf"\nmax_cycle = 1',
+                                                          1))
     job = tmp_path / "runs" / "h2"
     job.mkdir(parents=True)
     (job / "status.json").write_text('{"schema_version": 1, "job_id": "h2", "elem')

@@ -11,17 +11,17 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import h5py
 import pytest
 
 from autogenv2 import Job, Plan, Step, reconcile, watch
+from autogenv2.errorbar import publish
 from autogenv2.runners.base import Resources
 from autogenv2.states import State
-from autogenv2.errorbar import publish
-from autogenv2.status import JobStatus
+from autogenv2.status import ElementStatus, JobStatus
 from conftest import TINY_PLAN, autogenv2
 from test_runner_slurm import SLURM
 
@@ -36,7 +36,7 @@ CTLD_PID = SLURM_DIR / "slurmctld.pid"
 
 
 @pytest.fixture
-def submitted(tmp_path: Path):  # type: ignore[no-untyped-def]
+def submitted(tmp_path: Path) -> Iterator[None]:
     """scancel every SLURM job any status.json under tmp_path records, whatever happens."""
     yield
     ids = [a.runner_id for status in _statuses(tmp_path) for e in status.elements for a in e.attempts
@@ -234,7 +234,7 @@ def _start_ctld() -> None:
 
 
 @pytest.fixture
-def controller():  # type: ignore[no-untyped-def]
+def controller() -> Iterator[None]:
     """Leave slurmctld running at the end, whatever the test did (state kept: SLURM_LOCAL_KEEP=1)."""
     yield
     if _ctld_pid() is None or not _squeue_answers():
@@ -273,6 +273,13 @@ def test_controller_restart_mid_ensemble(tmp_path: Path, submitted: None, contro
     assert_merged_estimate(tmp_path / "runs" / "j" / "dmc", dmc.result, 5, 400)
 
 
+def _bundled(tmp_path: Path, i: int) -> ElementStatus:
+    """Element "mc" of job b{i} of the bundling test."""
+    status = JobStatus.load(tmp_path / "runs" / f"b{i}")
+    assert status is not None, f"job b{i} has no status.json"
+    return status.element("mc")
+
+
 def test_bundling_profile_packs_small_elements_into_one_allocation(tmp_path: Path, submitted: None) -> None:
     """A profile with bundle = 3: three jobs' toy runs share one SLURM job, each judged by its own token."""
     (tmp_path / "machines.toml").write_text(MACHINES + "bundle = 3\n")
@@ -283,12 +290,12 @@ def test_bundling_profile_packs_small_elements_into_one_allocation(tmp_path: Pat
     first = reconcile(plan)
     assert any("bundled 3 attempts into cluster job" in a for a in first.actions), first.actions
     watch(plan, interval=1.0, on_pass=lambda report: None, max_passes=120)
-    attempts = [JobStatus.load(tmp_path / "runs" / f"b{i}").element("mc").attempts for i in range(3)]  # type: ignore[union-attr]
+    attempts = [_bundled(tmp_path, i).attempts for i in range(3)]
     assert all(len(a) == 1 for a in attempts)
     ids = {a[0].runner_id for a in attempts}
     assert len(ids) == 1 and next(iter(ids)).isdigit(), ids
     for i in range(3):
-        element = JobStatus.load(tmp_path / "runs" / f"b{i}").element("mc")  # type: ignore[union-attr]
+        element = _bundled(tmp_path, i)
         assert element.state is State.done and element.result["blocks"] == 20
         markers = tmp_path / "runs" / f"b{i}" / "mc" / ".autogenv2"
         assert (markers / f"{element.attempts[0].token}.exit").exists()

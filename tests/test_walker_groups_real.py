@@ -14,8 +14,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from pyblock.blocking import find_optimal_block
-from pyblock.blocking import reblock as pyblock_reblock
+from pyblock.blocking import find_optimal_block, reblock as pyblock_reblock
 
 from autogenv2 import Job, Plan, Step, errorbar, stats, watch
 from autogenv2.codes.pyqmc.reader import MCReader, read_walker_groups
@@ -42,7 +41,8 @@ def chkfile(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def run_vmc(directory: Path, chkfile: Path, writer: VMCWriter) -> None:
     directory.mkdir(exist_ok=True)
     writer.write(directory, {"chkfile": chkfile})
-    proc = subprocess.run([sys.executable, "run.py"], cwd=directory, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run([sys.executable, "run.py"], cwd=directory, capture_output=True, text=True,
+                          timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -148,7 +148,8 @@ def test_writers_ask_for_groups_only_where_walkers_are_independent(tmp_path: Pat
     from autogenv2.codes.pyqmc.writer import DMCWriter, OptimizeWriter
     chk = tmp_path / "mf.chk"
     for writer, groups in [(VMCWriter(nconfig=10), 10), (VMCWriter(nconfig=500), 32),
-                           (VMCWriter(nconfig=500, walker_groups=0), 0), (DMCWriter(), None), (OptimizeWriter(), None)]:
+                           (VMCWriter(nconfig=500, walker_groups=0), 0), (DMCWriter(), None),
+                           (OptimizeWriter(), None)]:
         writer.write(tmp_path, {"chkfile": chk})
         params = json.loads((tmp_path / "params.json").read_text())
         assert params.get("walker_groups") == groups, (type(writer).__name__, params)

@@ -5,6 +5,7 @@ import os
 import sys
 from pathlib import Path
 
+
 def fast(args: list[str]) -> int | None:
     """A no-op ``run PLAN``, ``--help``, ``status`` and ``results`` without loading the CLI framework."""
     if len(args) == 2 and args[0] == "run" and not args[1].startswith("-"):

@@ -82,7 +82,8 @@ def twist_weights_from_kpts(kpts: Any) -> np.ndarray:
         raw = np.ones(k.shape[0])
     if raw.size == 0 or np.any(raw < 0) or raw.sum() <= 0:
         raise AnalysisError("kpts: weights must be non-negative with a positive sum")
-    return raw / raw.sum()
+    weights: np.ndarray = raw / raw.sum()
+    return weights
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,8 @@ def extrapolate_timestep(
     s = _vector("errors", errors, tau.size)
     nparam = order + 1
     if tau.size < nparam + 1:
-        raise AnalysisError(f"timesteps: an order-{order} fit needs {nparam + 1} points or more, got {tau.size}")
+        raise AnalysisError(f"timesteps: an order-{order} fit needs {nparam + 1} points or more, "
+                            f"got {tau.size}")
     if np.any(s <= 0):
         raise AnalysisError("errors: every error bar must be positive")
     if np.any(tau < 0):

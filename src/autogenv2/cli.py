@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -25,7 +24,7 @@ SHORT_USAGE = ("usage: autogenv2 COMMAND [ARGS]...   (autogenv2 --help, autogenv
 def run(plan: Path = typer.Argument(..., metavar="PLAN", help="plan file (.toml or .json)"),
         watch: bool = typer.Option(False, "--watch", help="repeat passes until every job is done or failed"),
         interval: float = typer.Option(5.0, help="seconds between passes with --watch"),
-        root: Optional[Path] = typer.Option(None, help="where job directories live (default: plan's root)"),
+        root: Path | None = typer.Option(None, help="where job directories live (default: plan's root)"),
         retry_failed: bool = typer.Option(False, "--retry-failed", help="give failed elements another go"),
         wait: float = typer.Option(0.0, help="seconds to wait for another run holding the lock")) -> None:
     """Reconcile the plan with its job directories and take the next steps.
@@ -65,7 +64,7 @@ def status(target: Path = typer.Argument(..., metavar="TARGET", help="plan file 
 @app.command(short_help=COMMANDS["results"])
 def results(target: Path = typer.Argument(..., metavar="TARGET", help="plan file or root directory"),
             format: str = typer.Option("table", "--format", "-f", help="table, csv or json"),
-            output: Optional[Path] = typer.Option(None, "--output", "-o", help="write to this file")) -> None:
+            output: Path | None = typer.Option(None, "--output", "-o", help="write to this file")) -> None:
     """Energies and error bars of every element (one row each).
 
     Example: autogenv2 results examples/h2/plan.toml -f csv -o h2.csv
@@ -77,8 +76,8 @@ def results(target: Path = typer.Argument(..., metavar="TARGET", help="plan file
 
 @app.command(short_help=COMMANDS["cancel"])
 def cancel(plan: Path = typer.Argument(..., metavar="PLAN", help="plan file"),
-           jobs: Optional[list[str]] = typer.Argument(None, metavar="JOBS",
-                                                      help="job ids (default: all)")) -> None:
+           jobs: list[str] | None = typer.Argument(None, metavar="JOBS",
+                                                   help="job ids (default: all)")) -> None:
     """Cancel the running attempts of jobs and mark them failed ("cancelled by user").
 
     Example: autogenv2 cancel plan.toml r1.40
@@ -92,8 +91,8 @@ def cancel(plan: Path = typer.Argument(..., metavar="PLAN", help="plan file"),
 
 @app.command(short_help=COMMANDS["report"])
 def report(target: Path = typer.Argument(..., metavar="TARGET", help="plan file or root directory"),
-           out: Optional[Path] = typer.Option(None, "--out",
-                                              help="output directory (default: <root>/report)")) -> None:
+           out: Path | None = typer.Option(None, "--out",
+                                           help="output directory (default: <root>/report)")) -> None:
     """PNG plots and one HTML page: timestep extrapolation, scans, twists, optimization, block traces.
 
     Example: autogenv2 report examples/h2_timestep/plan.toml
@@ -108,9 +107,9 @@ def report(target: Path = typer.Argument(..., metavar="TARGET", help="plan file 
 
 @app.command(short_help=COMMANDS["inspect"])
 def inspect(run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="a QWalk run directory"),
-            run_id: Optional[str] = typer.Option(None, "--run-id", help="only this run (input file name)"),
-            stdout: Optional[Path] = typer.Option(None, "--stdout", help="the run's captured stdout"),
-            exit_code: Optional[int] = typer.Option(None, "--exit-code", help="the run's exit code"),
+            run_id: str | None = typer.Option(None, "--run-id", help="only this run (input file name)"),
+            stdout: Path | None = typer.Option(None, "--stdout", help="the run's captured stdout"),
+            exit_code: int | None = typer.Option(None, "--exit-code", help="the run's exit code"),
             as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
     """The Reader's verdict on any QWalk run directory, made by autogenv2 or by hand.
 
@@ -126,8 +125,8 @@ def inspect(run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="a QWalk
 
 @app.command(short_help=COMMANDS["describe"])
 def describe(code: str = typer.Argument(..., metavar="CODE", help="pyscf, pyqmc, qwalk or toy"),
-             method: Optional[str] = typer.Argument(None, metavar="METHOD",
-                                                    help="one method (default: all)")) -> None:
+             method: str | None = typer.Argument(None, metavar="METHOD",
+                                                 help="one method (default: all)")) -> None:
     """Every option a step of CODE/METHOD accepts: type, default, unit and one line of help.
 
     Example: autogenv2 describe pyqmc dmc

@@ -45,8 +45,8 @@ LARGE = 400
 def status_table(rows: list[dict[str, Any]], root: Path) -> Table:
     """One row per element."""
     table = Table(title=f"autogenv2 status — {root}", show_lines=False)
-    for column in ("job", "element", "state", "attempts", "energy ± error (Ha)", "95 % / warm-up", "scheduler",
-                   "reason"):
+    for column in ("job", "element", "state", "attempts", "energy ± error (Ha)", "95 % / warm-up",
+                   "scheduler", "reason"):
         table.add_column(column, overflow="fold")
     for row in rows:
         style = STATE_STYLE.get(row["state"], "white")
@@ -80,7 +80,8 @@ def print_status(console: Console, root: Path, only: list[str] | None = None, re
         counts[row["state"]] = counts.get(row["state"], 0) + 1
     summary_line = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
     if quiet_if_large:
-        console.print(f"{len(rows)} elements: {summary_line} (`autogenv2 status` lists them)", highlight=False)
+        console.print(f"{len(rows)} elements: {summary_line} (`autogenv2 status` lists them)",
+                      highlight=False)
         return
     import sys
 
@@ -142,7 +143,7 @@ class Progress:
         self.live = Live(console=console, refresh_per_second=2, transient=True)
         self.passes = 0
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         self.live.__enter__()
         return self
 

@@ -6,10 +6,10 @@ an option to a command, nor anything a shell would interpret.
 
 >>> check_name("h2_r1.40", "job id")
 'h2_r1.40'
->>> check_name("../etc", "job id")
+>>> check_name("../etc", "job id")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-autogenv2.errors.UnsafeNameError: job id '../etc': only letters, digits and . _ - + are allowed (no '/', no leading '.' or '-'), at most 100 characters
+autogenv2.errors.UnsafeNameError: job id '../etc': only letters, digits and . _ - + are allowed (no '/', ...
 """
 from __future__ import annotations
 

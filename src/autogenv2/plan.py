@@ -19,6 +19,7 @@ an error names the file, job, step and key.
 from __future__ import annotations
 
 import difflib
+import itertools
 import json
 import tomllib
 from pathlib import Path
@@ -108,9 +109,9 @@ class Job(BaseModel):
         return check_name(value, "job id")
 
     @model_validator(mode="after")
-    def _chain_by_default(self) -> "Job":
+    def _chain_by_default(self) -> Job:
         """A step that names no ``after`` takes its inputs from the step before it."""
-        for previous, step in zip(self.steps, self.steps[1:]):
+        for previous, step in itertools.pairwise(self.steps):
             if step.after is None:
                 step.after = previous.name
         return self
@@ -126,7 +127,7 @@ class Plan(BaseModel):
     machines: Path | None = None
     source: Path | None = None
 
-    def check(self) -> "Plan":
+    def check(self) -> Plan:
         """Refuse duplicate ids and step names, and any bad option, naming them."""
         from .profiles import load_profiles
 
@@ -160,7 +161,8 @@ def load_plan(path: Path, root: Path | None = None) -> Plan:
     except OSError as exc:
         raise PlanError(f"{path}: cannot read plan file ({exc.strerror})") from None
     except UnicodeDecodeError as exc:
-        raise PlanError(f"{path}: not UTF-8 text (byte {exc.start}); a plan file is TOML or JSON text") from None
+        raise PlanError(f"{path}: not UTF-8 text (byte {exc.start}); "
+                        "a plan file is TOML or JSON text") from None
     try:
         raw = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
@@ -191,7 +193,8 @@ def plan_from_dict(raw: dict[str, Any], source: Path | None = None, root: Path |
         raise PlanError(f"{prefix}'jobs' must be an array of tables ([[jobs]])")
     jobs_raw = jobs_raw + expand_scans(raw.get("scans", []), prefix)
     if not jobs_raw:
-        raise PlanError(f"{prefix}no jobs: add at least one [[jobs]] table with an 'id', or a [[scans]] table")
+        raise PlanError(f"{prefix}no jobs: add at least one [[jobs]] table with an 'id', "
+                        "or a [[scans]] table")
     jobs = [_expand_job(entry, template, prefix, index) for index, entry in enumerate(jobs_raw)]
     machines = raw.get("machines")
     if machines is not None and (not isinstance(machines, str) or "\0" in machines

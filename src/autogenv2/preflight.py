@@ -157,7 +157,8 @@ def _explain(exc: Exception, options: dict[str, Any]) -> str:
 
 
 def _lacking_element(text: str, options: dict[str, Any]) -> re.Match[str] | None:
-    """PySCF 2.8 says only "Basis data not found": find the element a known basis lacks, worded as 2.14 does."""
+    """PySCF 2.8 says only "Basis data not found": find the element a known basis lacks, worded as 2.14
+    does."""
     if "data not found" not in text:
         return None
     from pyscf import gto

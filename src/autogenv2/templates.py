@@ -64,12 +64,14 @@ def expand_scans(scans: Any, prefix: str) -> list[dict[str, Any]]:
         if not isinstance(scan, dict) or not isinstance(scan.get("id"), str):
             raise PlanError(f"{where}: needs an 'id' template such as \"r{{r}}\"")
         vary = scan.get("vary")
-        if not isinstance(vary, dict) or not vary or not all(isinstance(v, list) and v for v in vary.values()):
-            raise PlanError(f"{where}: 'vary' must be a table of non-empty arrays, e.g. vary = {{ r = [1.2, 1.4] }}")
+        if (not isinstance(vary, dict) or not vary
+                or not all(isinstance(v, list) and v for v in vary.values())):
+            raise PlanError(f"{where}: 'vary' must be a table of non-empty arrays, "
+                            "e.g. vary = { r = [1.2, 1.4] }")
         rest = {k: v for k, v in scan.items() if k not in ("id", "vary")}
         names = list(vary)
         for point in itertools.product(*(vary[n] for n in names)):
-            variables = dict(zip(names, point))
+            variables = dict(zip(names, point, strict=True))
             job = {"id": substitute(scan["id"], variables, f"{where}.id"), "variables": variables}
             job.update(substitute(rest, variables, where))
             jobs.append(job)
@@ -87,13 +89,15 @@ def expand_foreach(step: dict[str, Any], where: str) -> list[dict[str, Any]]:
     foreach = step.get("foreach")
     if foreach is None:
         return [step]
-    if not isinstance(foreach, dict) or not foreach or not all(isinstance(v, list) and v for v in foreach.values()):
-        raise PlanError(f"{where}: 'foreach' must be a table of non-empty arrays, e.g. foreach = {{ tstep = [0.01] }}")
+    if (not isinstance(foreach, dict) or not foreach
+            or not all(isinstance(v, list) and v for v in foreach.values())):
+        raise PlanError(f"{where}: 'foreach' must be a table of non-empty arrays, "
+                        "e.g. foreach = { tstep = [0.01] }")
     base = {k: v for k, v in step.items() if k != "foreach"}
     names = list(foreach)
     expanded = []
     for point in itertools.product(*(foreach[n] for n in names)):
-        label = "-".join(f"{n}{value_label(v)}" for n, v in zip(names, point))
-        expanded.append({**base, **dict(zip(names, point)), "name": f"{base.get('name')}-{label}",
-                         "_foreach": True})
+        label = "-".join(f"{n}{value_label(v)}" for n, v in zip(names, point, strict=True))
+        expanded.append({**base, **dict(zip(names, point, strict=True)),
+                         "name": f"{base.get('name')}-{label}", "_foreach": True})
     return expanded

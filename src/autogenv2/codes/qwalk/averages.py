@@ -1,7 +1,7 @@
 """QWalk average generators (``average { ... }`` sections of VMC, DMC and POSTPROCESS)."""
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -42,4 +42,4 @@ class TBDMBasis(Options):
         return Section("AVERAGE", items)
 
 
-Average = Annotated[Union[RegionFluctuation, TBDMBasis], Field(discriminator="kind")]
+Average = Annotated[RegionFluctuation | TBDMBasis, Field(discriminator="kind")]

@@ -6,6 +6,7 @@ All raise :class:`~autogenv2.errors.OptionError` naming the option or file.
 """
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 from ...errors import OptionError
@@ -120,4 +121,4 @@ def has_pseudo(system_file: Path) -> bool:
         words = expand_includes(tokenize(Path(system_file).read_text()), Path(system_file).parent)
     except (OSError, InputSyntaxError):
         return False
-    return any(w.lower() == "pseudo" and nxt == "{" for w, nxt in zip(words, words[1:]))
+    return any(w.lower() == "pseudo" and nxt == "{" for w, nxt in itertools.pairwise(words))

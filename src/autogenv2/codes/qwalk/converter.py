@@ -16,17 +16,27 @@ from __future__ import annotations
 import functools
 import json
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import h5py
 import numpy as np
 
 from ...errors import AutogenError
-from .system import Atom, Pseudo, System
-from .wavefunction import (AtomBasis, BasisFile, Jastrow, Orbitals, Shell, Slater, slater_jastrow,
-                           write_orbfile)
+from .system import Aip, Atom, Pseudo, System, Vector
+from .wavefunction import (
+    AtomBasis,
+    BasisFile,
+    Jastrow,
+    MoType,
+    Orbitals,
+    Shell,
+    Slater,
+    slater_jastrow,
+    write_orbfile,
+)
 
 SYMBOLS = {0: "S", 1: "P", 2: "5D_siesta", 3: "7F_siesta", 4: "9G_pyscf"}
 """QWalk shell symbols whose function order is PySCF's (p: x y z; l >= 2: m = -l..l)."""
@@ -62,7 +72,7 @@ class ConversionError(AutogenError, ValueError):
     """The PySCF calculation cannot be expressed in QWalk's input (or the chkfile lacks data)."""
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def angular_factors(l: int) -> tuple[float, ...]:
     """``r**l Y_lm / P_m`` for m in PySCF order, measured on PySCF's own AOs."""
     from pyscf import gto
@@ -179,7 +189,7 @@ def _mcscf_source(mol: Any, periodic: bool, record: dict[str, Any], threshold: f
                               f"{len(strings[0])}x{len(strings[1])} (a single state)")
     core = list(range(ncore))
     dets = []
-    for ia, ib in zip(*np.nonzero(np.abs(ci) > threshold)):
+    for ia, ib in zip(*np.nonzero(np.abs(ci) > threshold), strict=True):
         up = core + [ncore + i for i in range(ncas) if int(strings[0][ia]) >> i & 1]
         down = core + [ncore + i for i in range(ncas) if int(strings[1][ib]) >> i & 1]
         dets.append((float(ci[ia, ib]), up, down))
@@ -217,7 +227,7 @@ def basis_file(mol: Any) -> tuple[BasisFile, list[int], np.ndarray]:
     return BasisFile(bases=list(bases.values())), per_atom, np.array(factors)
 
 
-def pseudos(mol: Any, aip: int | None = None) -> list[Pseudo]:
+def pseudos(mol: Any, aip: Aip | None = None) -> list[Pseudo]:
     """PSEUDO sections from ``mol._ecp`` (semilocal channels l = 0.., local channel last).
 
     ``aip=None``: QWalk's own rule from the channel count (:func:`.system.default_aip`).
@@ -244,7 +254,7 @@ def pseudos(mol: Any, aip: int | None = None) -> list[Pseudo]:
                         raise ConversionError(f"{label}: spin-orbit ECP terms are not supported")
                     channel.append((n, float(exponent), float(coefficient)))
             channels.append(channel)
-        out[label] = Pseudo(label=label, aip=aip, channels=channels)  # type: ignore[arg-type]
+        out[label] = Pseudo(label=label, aip=aip, channels=channels)
     return list(out.values())
 
 
@@ -255,12 +265,12 @@ def cell_heights(lattice: np.ndarray) -> np.ndarray:
                      for i in range(3)])
 
 
-def system_model(src: Source, aip: int | None = None) -> System:
+def system_model(src: Source, aip: Aip | None = None) -> System:
     """The SYSTEM (+ PSEUDO) model of a converted calculation."""
     mol = src.mol
     up, down = src.dets[0][1], src.dets[0][2]
     atoms = [Atom(label=mol.atom_symbol(i), charge=float(mol.atom_charge(i)),
-                  coor=tuple(float(c) for c in mol.atom_coord(i)))  # type: ignore[arg-type]
+                  coor=_vector(mol.atom_coord(i)))
              for i in range(mol.natm)]
     extra: dict[str, Any] = {}
     if src.periodic:
@@ -274,9 +284,21 @@ def system_model(src: Source, aip: int | None = None) -> System:
     return System(nspin=(len(up), len(down)), atoms=atoms, pseudos=pseudos(mol, aip), **extra)
 
 
+def _vector(values: Any) -> Vector:
+    """Three floats (the coordinates PySCF gives as an array)."""
+    x, y, z = (float(c) for c in values)
+    return x, y, z
+
+
+def _ncopy(values: Sequence[int]) -> tuple[int, int, int]:
+    """A supercell's three copy counts as a tuple (a plan or params.json gives a list)."""
+    n1, n2, n3 = values
+    return n1, n2, n3
+
+
 def convert(chkfile: Path, directory: Path, basename: str = "qw", *, source: str = "scf", kpoint: int = 0,
             jastrow: Literal["none", "twobody", "threebody"] = "twobody", optimizebasis: bool = False,
-            ci_threshold: float = 1e-4, mo_type: str | None = None, aip: int | None = None,
+            ci_threshold: float = 1e-4, mo_type: MoType | None = None, aip: Aip | None = None,
             optimize_det: bool = False, supercell: tuple[int, int, int] | None = None) -> dict[str, Any]:
     """Write the QWalk files of ``chkfile`` into ``directory``; return the artifact table.
 
@@ -286,14 +308,14 @@ def convert(chkfile: Path, directory: Path, basename: str = "qw", *, source: str
     """
     directory = Path(directory)
     src = load_source(Path(chkfile), source, kpoint, ci_threshold,
-                      tuple(supercell) if supercell is not None else None)  # type: ignore[arg-type]
+                      None if supercell is None else _ncopy(supercell))
     system = system_model(src, aip)
     basis, per_atom, factors = basis_file(src.mol)
     coefficients = (src.orbitals * factors[:, None]).T
     if np.iscomplexobj(coefficients) and np.max(np.abs(coefficients.imag)) < 1e-12:
         coefficients = coefficients.real
     orbitals = Orbitals(complex=bool(np.iscomplexobj(coefficients)), mo_type=mo_type, nmo=len(coefficients),
-                        orbfile=f"{basename}.orb", basis_file=f"{basename}.basis")  # type: ignore[arg-type]
+                        orbfile=f"{basename}.orb", basis_file=f"{basename}.basis")
     if optimize_det and len(src.dets) < 2:
         raise ConversionError(f"optimize_det needs several determinants; this {source} has one "
                               "(convert a CASSCF with source='mcscf', or lower ci_threshold)")

@@ -50,9 +50,9 @@ def summarize(series: lp.Series | None, warmup: int | None = None,
         var = None if series.energyvar is None else stats.estimate(series.energyvar, weights, cut).mean
         prec = stats.precision(series.energy, weights, cut)
     relative = None if weights is None else weights / float(np.median(weights))  # mean weight per walker ~ 1
-    res = {"energy": finite_or_none(est.mean), "error": finite_or_none(est.error), "variance": finite_or_none(var),
-           "blocks": n, "warmup": cut, "autocorrelation_time": finite_or_none(prec.tau),
-           "error_bound": finite_or_none(prec.upper(z)),
+    res = {"energy": finite_or_none(est.mean), "error": finite_or_none(est.error),
+           "variance": finite_or_none(var), "blocks": n, "warmup": cut,
+           "autocorrelation_time": finite_or_none(prec.tau), "error_bound": finite_or_none(prec.upper(z)),
            "health": health.check_series(series.energy, relative, cut), **pub.results()}
     if target is not None and math.isfinite(est.error):
         res["_wanted"] = stats.samples_to_target(est, prec, target, z)
@@ -70,7 +70,7 @@ def linear_converged(steps: list[tuple[float, float]], halted: bool) -> bool:
         return True
     if len(steps) < 2:
         return False
-    energy, error = (np.array(column, dtype=float) for column in zip(*steps))
+    energy, error = (np.array(column, dtype=float) for column in zip(*steps, strict=True))
     return errorbar.trace_convergence(energy, error, 2, CONVERGENCE_SIGMAS).converged
 
 

@@ -112,7 +112,7 @@ def _float_or_nan(token: bytes) -> float:
 
 def _valid(tokens: tuple[bytes, ...], values: np.ndarray) -> np.ndarray:
     """True where a value is a number, or QWalk's own spelling of nan/inf."""
-    ok = ~np.isnan(values)
+    ok: np.ndarray = ~np.isnan(values)
     if not ok.all():
         ok |= np.array([t.lower().lstrip(b"+-") == b"nan" for t in tokens])
     return ok
@@ -151,10 +151,10 @@ class _Collector:
     def _add(self, rows: list[tuple[bytes, ...]]) -> None:
         if not self.data.sections:
             self.data.sections.append(Section("", ""))
-        cols = list(zip(*rows))
+        cols = list(zip(*rows, strict=True))
         values = [_repeated_floats(cols[1])] + [_floats(c) for c in cols[2:]]
         ok = np.ones(len(rows), bool)
-        for col, val in zip(cols[1:], values):
+        for col, val in zip(cols[1:], values, strict=True):
             ok &= _valid(col, val)
         self.data.dropped += int((~ok).sum())
         section = np.full(len(rows), len(self.data.sections) - 1, dtype=np.int32)
@@ -167,7 +167,7 @@ class _Collector:
     def result(self) -> LogData:
         for raw, parts in self.parts.items():
             label = raw.decode(errors="replace")
-            cols = [np.concatenate(c) for c in zip(*parts)]
+            cols = [np.concatenate(c) for c in zip(*parts, strict=True)]
             first = int(cols[-1][0]) if cols[-1].size else 0
             kind = self.data.sections[first].kind if self.data.sections else ""
             var = cols[2] if self.variance else None
@@ -233,7 +233,7 @@ def parse_json_records(path: Path, label: str = "") -> Series | None:
     rows = [m.groups() for r in records for m in [_JSON_RECORD.search(r)] if m]
     if not rows:
         return None
-    energy, sigma = (_floats(c) for c in zip(*rows))
+    energy, sigma = (_floats(c) for c in zip(*rows, strict=True))
     ok = ~(np.isnan(energy) | np.isnan(sigma))
     n = int(ok.sum())
     return Series(label, "", np.ones(n), energy[ok], sigma[ok] ** 2, np.zeros(n, np.int32))
@@ -420,7 +420,7 @@ def _section(words: list[str], i: int) -> tuple[list[str], int]:
 def _top_keys(words: list[str]) -> dict[str, str]:
     keys: dict[str, str] = {}
     depth = 0
-    for word, nxt in zip(words, words[1:] + [""]):
+    for word, nxt in zip(words, words[1:] + [""], strict=False):  # no words: no pairs
         if word in "{}":
             depth += 1 if word == "{" else -1
         elif depth == 0:

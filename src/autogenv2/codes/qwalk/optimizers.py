@@ -66,7 +66,7 @@ class OptimizeWriter(OptimizerWriter):
     update_psp: bool = False
 
     @model_validator(mode="after")
-    def _mixing(self) -> "OptimizeWriter":
+    def _mixing(self) -> OptimizeWriter:
         if self.mixing is not None and self.minfunction != "mixed":
             raise ValueError("mixing only applies to minfunction='mixed'")
         return self

@@ -14,9 +14,12 @@ k-point 0); its weight is its share of the k-points (uniform over a full mesh).
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .converter import Source
 
 NCopy = tuple[int, int, int]
 
@@ -24,7 +27,8 @@ NCopy = tuple[int, int, int]
 def _fractional(cell: Any, kpts: np.ndarray, ncopy: NCopy) -> np.ndarray:
     """k-points in units of the supercell's reciprocal vectors."""
     lattice = np.asarray(cell.lattice_vectors()) * np.asarray(ncopy)[:, None]
-    return np.asarray(kpts).reshape(-1, 3) @ lattice.T / (2 * np.pi)
+    fractional: np.ndarray = np.asarray(kpts).reshape(-1, 3) @ lattice.T / (2 * np.pi)
+    return fractional
 
 
 def twist_groups(cell: Any, kpts: np.ndarray, ncopy: NCopy) -> list[list[int]]:
@@ -51,7 +55,7 @@ def twist_table(cell: Any, kpts: np.ndarray, ncopy: NCopy) -> list[tuple[np.ndar
     return [(np.asarray(kpts).reshape(-1, 3)[g[0]], len(g) / total) for g in groups]
 
 
-def fold_source(cell: Any, record: dict[str, Any], twist: int, ncopy: NCopy) -> Any:
+def fold_source(cell: Any, record: dict[str, Any], twist: int, ncopy: NCopy) -> Source:
     """The :class:`~.converter.Source` of supercell twist ``twist`` from a KRHF record of ``cell``."""
     from pyscf.pbc.tools import super_cell
 
@@ -71,7 +75,9 @@ def fold_source(cell: Any, record: dict[str, Any], twist: int, ncopy: NCopy) -> 
     supcell = super_cell(cell, list(ncopy))
     images = np.indices(ncopy).reshape(3, -1).T               # x-major, as super_cell orders them
     shifts = images @ np.asarray(cell.lattice_vectors())   # image translations, in super_cell's order
-    columns, up, down = [], [], []
+    columns: list[np.ndarray] = []
+    up: list[int] = []
+    down: list[int] = []
     for k in groups[twist]:
         phases = np.exp(1j * shifts @ kpts[k])
         for n in np.nonzero(occ[k] > 0.5)[0]:

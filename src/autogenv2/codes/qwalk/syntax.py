@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence, Union
+from typing import Union
 
 from ...errors import AutogenError
 
@@ -61,16 +62,16 @@ class Section:
         """QWalk's ``haskeyword`` at this level."""
         return any(isinstance(i, str) and i.lower() == flag.lower() for i in self.items)
 
-    def sections(self, name: str) -> list["Section"]:
+    def sections(self, name: str) -> list[Section]:
         """All direct subsections called ``name`` (case-insensitive), in order."""
         return [i for i in self.items if isinstance(i, Section) and i.name.lower() == name.lower()]
 
-    def section(self, name: str) -> "Section | None":
+    def section(self, name: str) -> Section | None:
         """The first direct subsection called ``name``."""
         found = self.sections(name)
         return found[0] if found else None
 
-    def walk(self) -> Iterator["Section"]:
+    def walk(self) -> Iterator[Section]:
         """This section and every nested one, depth first."""
         yield self
         for item in self.items:
@@ -118,8 +119,9 @@ def parse_words(words: Sequence[str], name: str = "") -> Section:
         if word == "{":
             parent = stack[-1]
             label = ""
-            if parent.items and isinstance(parent.items[-1], str):
-                label = parent.items.pop()  # type: ignore[assignment]
+            if parent.items and isinstance(last := parent.items[-1], str):
+                label = last
+                parent.items.pop()
             child = Section(label)
             parent.items.append(child)
             stack.append(child)
@@ -190,7 +192,7 @@ def _dump_items(items: Sequence[Item], pad: str, indent: str, width: int) -> Ite
 def _inline(section: Section) -> str | None:
     if any(isinstance(i, Section) for i in section.items):
         return None
-    body = " ".join(section.items)  # type: ignore[arg-type]
+    body = " ".join(section.words())
     head = f"{section.name} " if section.name else ""
     return f"{head}{{ {body} }}" if body else f"{head}{{ }}"
 
@@ -204,7 +206,8 @@ def _runs(section: Section) -> tuple[str | None, dict[str, list[Item | list[str]
     """
     items = section.items
     first = section.type_word
-    start = 1 if first is not None and not is_number(first) else 0
+    kind = first.lower() if first is not None and not is_number(first) else None
+    start = 0 if kind is None else 1
     groups: dict[str, list[Item | list[str]]] = {}
     run: list[str] | None = None
     for item in items[start:]:
@@ -216,7 +219,7 @@ def _runs(section: Section) -> tuple[str | None, dict[str, list[Item | list[str]
         else:
             run = [item]
             groups.setdefault("#" if is_number(item) else item.lower(), []).append(run)
-    return (first.lower() if start else None), groups
+    return kind, groups
 
 
 def _same_word(a: str, b: str, rtol: float, atol: float) -> bool:
@@ -245,10 +248,11 @@ def compare(a: Section, b: Section, rtol: float = 1e-6, atol: float = 1e-9, wher
         if len(left) != len(right):
             diffs.append(f"{here}: {key.lstrip('{')!r} occurs {len(left)} vs {len(right)} times")
             continue
-        for n, (x, y) in enumerate(zip(left, right)):
+        for n, (x, y) in enumerate(zip(left, right, strict=True)):
             if isinstance(x, Section) and isinstance(y, Section):
                 diffs.extend(compare(x, y, rtol, atol, f"{here}/{x.name}[{n}]"))
             elif isinstance(x, list) and isinstance(y, list):
-                if len(x) != len(y) or not all(_same_word(p, q, rtol, atol) for p, q in zip(x, y)):
+                if len(x) != len(y) or not all(_same_word(p, q, rtol, atol)
+                                               for p, q in zip(x, y, strict=True)):
                     diffs.append(f"{here}: {' '.join(x)[:80]!r} != {' '.join(y)[:80]!r}")
     return diffs

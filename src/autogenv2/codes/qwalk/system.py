@@ -10,6 +10,7 @@ Jastrow; the charge of an atom with a PSEUDO is its valence charge.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
@@ -17,17 +18,19 @@ from pydantic import Field, field_validator, model_validator
 
 from ...naming import check_name
 from ..base import Options
-from .syntax import Section, dumps, format_number
+from .syntax import Item, Section, dumps, format_number
 
 LABEL = r"^[A-Za-z][A-Za-z0-9_+\-.]{0,30}$"
 """Atom labels: one word, no braces or '#'."""
 
 Vector = tuple[float, float, float]
+Aip = Literal[4, 6, 12, 18, 26, 32]
+"""The angular integration point counts QWalk's PSEUDO accepts."""
 
 
-def numbers(values: object) -> list[str]:
-    """QWalk words for a flat list of numbers."""
-    return [format_number(v) for v in values]  # type: ignore[attr-defined]
+def numbers(values: Iterable[float]) -> list[Item]:
+    """QWalk words for a flat list of numbers (as section items)."""
+    return [format_number(v) for v in values]
 
 
 class QWalkFile(Options):
@@ -83,13 +86,13 @@ class Pseudo(QWalkFile):
     """
 
     label: str = Field(pattern=LABEL)
-    aip: Literal[4, 6, 12, 18, 26, 32] | None = None
+    aip: Aip | None = None
     """Angular integration points of the nonlocal part; None: :func:`default_aip` of the channels."""
     channels: list[list[tuple[int, float, float]]] = Field(min_length=1)
 
     def section(self) -> Section:
         aip = self.aip if self.aip is not None else default_aip(len(self.channels))
-        oldqmc = ["0.0", str(len(self.channels)), *(str(len(c)) for c in self.channels)]
+        oldqmc: list[Item] = ["0.0", str(len(self.channels)), *(str(len(c)) for c in self.channels)]
         for channel in self.channels:
             for n, exponent, coefficient in channel:
                 oldqmc.extend([str(n), format_number(exponent), format_number(coefficient)])
@@ -121,7 +124,7 @@ class System(QWalkFile):
         return value
 
     @model_validator(mode="after")
-    def _consistent(self) -> "System":
+    def _consistent(self) -> System:
         periodic_only = {"latticevec": self.latticevec, "kpoint": self.kpoint,
                          "cutoff_divider": self.cutoff_divider, "ewald_gmax": self.ewald_gmax}
         if self.kind == "periodic" and self.latticevec is None:

@@ -18,8 +18,9 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -67,10 +68,10 @@ def convert_all(chkfile: Path, directory: Path, basename: str = "qw", **options:
         from pyscf.pbc.lib.chkfile import load_cell
 
         from .supercell import twist_table
-        folded = twist_table(load_cell(str(chkfile)), kpts, tuple(options["supercell"]))  # type: ignore[arg-type]
+        folded = twist_table(load_cell(str(chkfile)), kpts, tuple(options["supercell"]))
         kpts, weights = np.array([k for k, _ in folded]), np.array([w for _, w in folded])
     table = convert(chkfile, directory, basename, kpoint=0, **options)
-    entries = []
+    entries: list[dict[str, Any]] = []
     for i, k in enumerate(kpts):
         files = table if i == 0 else convert(chkfile, directory, f"{basename}_k{i}", kpoint=i, **options)
         entries.append({"twist": i, "kpoint": [float(x) for x in k], "weight": float(weights[i]),

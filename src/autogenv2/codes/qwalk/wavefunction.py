@@ -26,6 +26,9 @@ SHELL_SIZES = {"S": 1, "P": 3, "P_SIESTA": 3, "5D": 5, "5D_SIESTA": 5, "6D": 6, 
                "7F_CRYSTAL": 7, "10F": 10, "9G": 9, "9G_PYSCF": 9, "15G": 15}
 """Number of functions per shell symbol (case-insensitive in QWalk)."""
 
+MoType = Literal["CUTOFF_MO", "BLAS_MO", "BASFUNC_MO", "EINSPLINE_MO"]
+"""QWalk's orbital evaluation types."""
+
 THREEBODY_TERMS = ((1, 1, 0), (1, 0, 1), (1, 1, 1), (2, 2, 0), (2, 0, 1), (2, 0, 2), (2, 2, 2),
                    (3, 3, 0), (3, 0, 2), (3, 3, 2), (1, 2, 2), (2, 3, 2))
 """QWalk's default three-body (k, l, m) list: e-i indices k, l and e-e index m."""
@@ -46,7 +49,7 @@ class Shell(Options):
         return value
 
     @model_validator(mode="after")
-    def _lengths(self) -> "Shell":
+    def _lengths(self) -> Shell:
         if len(self.exponents) != len(self.coefficients):
             raise ValueError("exponents and coefficients differ in length")
         return self
@@ -71,7 +74,7 @@ class AtomBasis(Options):
         gamess: list[str | Section] = []
         for shell in self.shells:
             gamess += [shell.symbol, str(len(shell.exponents))]
-            for i, (e, c) in enumerate(zip(shell.exponents, shell.coefficients), start=1):
+            for i, (e, c) in enumerate(zip(shell.exponents, shell.coefficients, strict=True), start=1):
                 gamess += [str(i), format_number(e), format_number(c)]
         items: list[str | Section] = [self.label, "AOSPLINE"]
         if self.cutoff is not None:
@@ -92,7 +95,7 @@ class Orbitals(Options):
     """The ORBITALS (real) or CORBITALS (complex) section of a Slater determinant."""
 
     complex: bool = False
-    mo_type: Literal["CUTOFF_MO", "BLAS_MO", "BASFUNC_MO", "EINSPLINE_MO"] | None = None
+    mo_type: MoType | None = None
     """None writes no type word, which QWalk reads as BLAS_MO."""
     magnify: float | None = 1.0
     nmo: int = Field(ge=1)
@@ -129,7 +132,7 @@ class Slater(QWalkFile):
     update: Literal["sherman_morrison", "clark"] | None = None
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Slater":
+    def _consistent(self) -> Slater:
         if len(self.detwt) != len(self.states):
             raise ValueError(f"{len(self.detwt)} DETWT weights but {len(self.states)} determinants in states")
         counts = {(len(up), len(down)) for up, down in self.states}
@@ -202,7 +205,7 @@ class Jastrow(QWalkFile):
         return count
 
     @model_validator(mode="after")
-    def _lengths(self) -> "Jastrow":
+    def _lengths(self) -> Jastrow:
         for name, table, size in (("onebody", self.onebody, self.ei_nfunc),
                                   ("threebody_coefficients", self.threebody_coefficients, self.nthreebody)):
             for label, values in (table or {}).items():
