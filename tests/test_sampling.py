@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import QWALK_CASES
 
 from autogenv2 import errorbar, sampling, stats
 from autogenv2.codes.pyqmc.reader import MCReader
@@ -18,7 +19,6 @@ from autogenv2.codes.qwalk import logparse as lp
 from autogenv2.codes.qwalk.reader import QWalkReader
 from autogenv2.codes.toy.reader import ToyReader
 from autogenv2.states import Verdict
-from conftest import QWALK_CASES
 
 
 def _case(name: str, tmp_path: Path) -> Path:

@@ -25,8 +25,10 @@ The limits, decided once here (PyQMC's and QWalk's Readers used to judge apart):
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -55,6 +57,16 @@ class SamplingReader(Reader):
 
     def limits(self) -> Limits:
         return Limits(self.target_error, self.min_blocks, self.max_blocks, self.target_confidence)
+
+    @classmethod
+    def block_series(cls, directory: Path, outputs: Mapping[str, Path],
+                     method: str) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """The block energies and weights a finished run wrote (for the report's traces), or None.
+
+        ``outputs``: the run's artifacts (as its ReadResult named them) resolved to paths; raises
+        OSError, KeyError or ValueError when the files cannot be read.
+        """
+        return None
 
 
 @dataclass(frozen=True)

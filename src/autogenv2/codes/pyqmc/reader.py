@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,12 @@ class MCReader(SamplingReader):
         """The verdict for a block series (shared with the toy Reader, tests and benchmarks)."""
         return sampling.read_result(self, energy, weights, self.warmup, requested, {"hdf": output}, walkers)
 
+    @classmethod
+    def block_series(cls, directory: Path, outputs: Mapping[str, Path],
+                     method: str) -> tuple[np.ndarray, np.ndarray | None] | None:
+        path = outputs.get("hdf")
+        return read_blocks(path) if path is not None and path.exists() else None
+
 
 def read_twist(directory: Path) -> dict[str, Any]:
     """Periodic runs: the twist index, its k-vector (1/bohr) and weight, from ``twist.json``."""
@@ -111,6 +118,21 @@ class OptimizeReader(Reader):
     tolerance_sigmas: float = Field(2.0, gt=0)
     max_total_iterations: int = Field(40, ge=1, description="give up continuing after this many")
 
+    @classmethod
+    def iteration_trace(cls, result: Mapping[str, Any], outputs: Mapping[str, Path]) -> tuple[np.ndarray, np.ndarray]:
+        """Energy and error per iteration (for the report): from the wave-function file, else the stored
+        ``energy_trace`` without errors."""
+        path = outputs.get("wavefunction")
+        if path is not None and path.suffix == ".hdf5" and path.exists():
+            try:
+                energy, error = read_trace(path)
+                if energy.size:
+                    return energy, error
+            except (OSError, KeyError, ValueError):  # unreadable: keep the trace the Reader stored
+                pass
+        energy = np.asarray(result.get("energy_trace", []), dtype=float)
+        return energy, np.full(energy.size, np.nan)
+
     def read(self, directory: Path, exit_code: int | None = None) -> ReadResult:
         params = _params(directory)
         path = directory / params["output"]
@@ -150,6 +172,15 @@ class OptimizeReader(Reader):
         want = min(self.max_total_iterations, n + self.window)
         return ReadResult(verdict=Verdict.incomplete, results=results, outputs=outputs, more={"max_iterations": want},
                           reason=f"{trace.reason}; continuing to {want} iterations")
+
+
+def read_trace(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Energy and error per iteration of an ``opt.hdf5`` (empty arrays when it has none)."""
+    with h5py.File(path, "r") as handle:
+        if "energy" not in handle or "energy_error" not in handle:
+            return np.zeros(0), np.zeros(0)
+        energy = np.asarray(handle["energy"][()]).real
+        return energy, np.asarray(handle["energy_error"][()]).real[: energy.size]
 
 
 def converged_energy(energy: np.ndarray, error: np.ndarray, window: int, sigmas: float) -> tuple[bool, float]:

@@ -13,10 +13,12 @@ one, while gosling reports the plain standard error of the block means (divided 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
+import numpy as np
 from pydantic import Field
 
 from ... import sampling
@@ -51,10 +53,10 @@ KILLED = {2: "SIGINT", 9: "SIGKILL", 15: "SIGTERM"}
 
 CRASHES: dict[int, tuple[str, bool]] = {
     # signal: (reason, retry)
-    6: ("QWalk aborted (SIGABRT): the input could not be read (unbalanced braces, missing INCLUDE "
-        "or input file, no SYSTEM section)", False),
-    8: ("QWalk died of a floating-point exception (SIGFPE): one sample per block "
-        "(nconfig*nstep == 1), nblock 0, or a non-numeric value such as 'nblock five'", False),
+    6: (("QWalk aborted (SIGABRT): the input could not be read (unbalanced braces, missing INCLUDE "
+         "or input file, no SYSTEM section)"), False),
+    8: (("QWalk died of a floating-point exception (SIGFPE): one sample per block "
+         "(nconfig*nstep == 1), nblock 0, or a non-numeric value such as 'nblock five'"), False),
     11: ("QWalk crashed (SIGSEGV); POSTPROCESS does this in a g++ -O2 build", False),
     7: ("QWalk crashed (SIGBUS): a full disk or a node problem", True),
     4: ("QWalk died (SIGILL): the binary was built for another CPU", False),
@@ -218,6 +220,25 @@ class QWalkReader(SamplingReader):
         result.results.update(read_record(directory))  # a twisted run: twist, kpoint, weight, ntwists
         result.results.update(per_cell(result.results))  # a supercell: energy and error per primitive cell
         return result
+
+    @classmethod
+    def block_series(cls, directory: Path, outputs: Mapping[str, Path],
+                     method: str) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """Every attempt's blocks of the last ``method`` section, merged as the Reader merges them."""
+        if method.upper() not in SAMPLING:
+            return None
+        from .blocks import read_blocks  # blocks.py reads runs through this module
+
+        return read_blocks(directory, method)
+
+    @classmethod
+    def iteration_trace(cls, result: Mapping[str, Any], outputs: Mapping[str, Path]) -> tuple[np.ndarray, np.ndarray]:
+        """Energy and error per LINEAR iteration (the results' ``iterations``); OPTIMIZE minimizes the
+        variance and records no energies, so it gives none."""
+        steps = [s for s in result.get("iterations") or [] if finite_or_none(s.get("energy")) is not None]
+        energy = np.array([s["energy"] for s in steps], dtype=float)
+        error = np.array([finite_or_none(s.get("error")) for s in steps], dtype=float)  # None -> nan
+        return energy, error
 
 
 class Judged(NamedTuple):

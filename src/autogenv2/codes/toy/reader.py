@@ -3,6 +3,7 @@ read from ``blocks.json``."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -54,4 +55,10 @@ class ToyReader(SamplingReader):
     def judge(self, energy: np.ndarray, weights: np.ndarray | None, requested: int, output: str) -> ReadResult:
         """The verdict for a block series (tests and benchmarks judge series without files)."""
         return sampling.read_result(self, energy, weights, self.warmup, requested, {"hdf": output})
+
+    @classmethod
+    def block_series(cls, directory: Path, outputs: Mapping[str, Path],
+                     method: str) -> tuple[np.ndarray, np.ndarray | None] | None:
+        path = outputs.get("hdf", directory / OUTPUT)
+        return read_blocks(path) if path.exists() else None
 

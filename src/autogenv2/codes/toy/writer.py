@@ -62,6 +62,7 @@ class ToyWriter(Writer):
     """A toy Monte Carlo run: ``nblocks`` AR(1)-correlated energies, ``seconds_per_block`` each."""
 
     sampling: ClassVar[tuple[str, ...]] = ("nblocks",)
+    timestep_option: ClassVar[str | None] = "tstep"
 
     nblocks: int = Field(20, ge=1, description="total blocks over all attempts")
     attempt_limit: int | None = Field(None, ge=1, description="set by the Manager: blocks to reach this attempt")
