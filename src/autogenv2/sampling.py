@@ -179,7 +179,7 @@ def judge(published: Published | None, blocks: int, warmup: int, limits: Limits,
         wants.append((int(requested or 0), f"stopped after {blocks} of {requested} blocks"))
     if used < limits.min_blocks or published is None:
         wants.append((warmup + limits.min_blocks,
-                      f"{used} blocks after warm-up, fewer than min_blocks={limits.min_blocks}"))
+                      f"{max(used, 0)} blocks after warm-up, fewer than min_blocks={limits.min_blocks}"))
     elif limits.target_error is not None:
         z = stats.confidence_z(limits.confidence)
         total, why = stats.samples_to_target(published.estimate, published.precision, limits.target_error, z)
