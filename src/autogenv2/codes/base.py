@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import shutil
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -26,7 +27,7 @@ class Options(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
 
     @classmethod
-    def build(cls, where: str, options: Mapping[str, Any]) -> "Options":
+    def build(cls, where: str, options: Mapping[str, Any]) -> Self:
         """Construct from user options; errors name ``where`` (job/step) and the option.
 
         A string where a number or flag is expected is refused, not coerced.
@@ -53,12 +54,42 @@ class Writer(Options):
         (e.g. ``"chkfile"``, ``"wavefunction"``). Missing required ones are a plan error.
     physical : option names whose change means "redo this element and those after it";
         every other option only changes how much is sampled or how it is run.
+
+    The Manager applies its policies (health fixes, walltime sizing, continuations) through the
+    capabilities a Writer declares, never by option names: ``sampling`` (its first entry is the
+    total), ``timestep_option``, :meth:`limit_attempt` and :meth:`extend`.
     """
 
     consumes: ClassVar[tuple[str, ...]] = ()
     optional_inputs: ClassVar[tuple[str, ...]] = ()
     sampling: ClassVar[tuple[str, ...]] = ()
-    """Options whose increase means "sample more of the same run" (e.g. nblocks)."""
+    """Options whose increase means "sample more of the same run" (e.g. nblocks); the first is the
+    run's sampling total (raised to sample more)."""
+    timestep_option: ClassVar[str | None] = None
+    """The option holding the time step (halved when a population blows up), or None."""
+    attempt_limit_option: ClassVar[str] = "attempt_limit"
+    """The option, if the Writer has it, that stops an attempt early at a block count (walltime sizing)."""
+
+    @classmethod
+    def sampling_total(cls) -> str | None:
+        """The option holding the run's total (blocks or iterations), or None when it has none."""
+        return cls.sampling[0] if cls.sampling else None
+
+    @classmethod
+    def limits_attempts(cls) -> bool:
+        """True when an attempt can be told to stop early at a block count (an ``attempt_limit`` option)."""
+        return cls.attempt_limit_option in cls.model_fields
+
+    def limit_attempt(self, blocks: int | None) -> bool:
+        """Stop the next attempt once the run holds ``blocks`` blocks (None: run to the total).
+
+        Returns True when that changed an option; Writers that cannot stop early ignore it.
+        """
+        key = self.attempt_limit_option
+        if not self.limits_attempts() or getattr(self, key) == blocks:
+            return False
+        setattr(self, key, blocks)
+        return True
 
     def write(self, directory: Path, inputs: Mapping[str, Path]) -> list[str]:
         """Write the input files into ``directory``; return their names. Must be idempotent."""
@@ -90,7 +121,7 @@ class Writer(Options):
             raise ProgramNotFoundError(f"python {python!r} not found: give the interpreter's full path in "
                                        f"option 'python', or leave it out to use {sys.executable}")
 
-    def extend(self, result: "ReadResult") -> None:
+    def extend(self, result: ReadResult) -> None:
         """Change options so that the next attempt continues the run (e.g. more blocks).
 
         Called when the Reader said ``incomplete``. The default does nothing: the same input

@@ -194,7 +194,7 @@ class VMCWriter(PyQMCWriter):
     method_name = "VMC"
     output = "vmc.hdf5"
     sampling = ("nblocks",)
-    timestep_option: ClassVar[str | None] = "tstep"
+    timestep_option = "tstep"
 
     nblocks: int = Field(20, ge=1, description="total blocks over all attempts")
     attempt_limit: int | None = Field(None, ge=1, description="set by the Manager: blocks to reach this attempt")
@@ -222,7 +222,7 @@ class DMCWriter(PyQMCWriter):
     method_name = "DMC"
     output = "dmc.hdf5"
     sampling = ("nblocks",)
-    timestep_option: ClassVar[str | None] = "tstep"
+    timestep_option = "tstep"
 
     nblocks: int = Field(100, ge=1, description="total blocks over all attempts")
     attempt_limit: int | None = Field(None, ge=1, description="set by the Manager: blocks to reach this attempt")

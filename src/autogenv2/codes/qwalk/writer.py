@@ -282,7 +282,7 @@ class VMCWriter(SamplingWriter):
 
     method = "vmc"
     keywords = ("nconfig", "nstep", "ndecorr", "timestep", "label", "guidetype")
-    timestep_option: ClassVar[str | None] = "timestep"
+    timestep_option = "timestep"
 
     ndecorr: int | None = Field(None, ge=0)
     timestep: float | None = Field(None, gt=0)
@@ -303,7 +303,7 @@ class DMCWriter(SamplingWriter):
     keywords = ("timestep", "nconfig", "nstep", "eref", "save_trace", "feedback", "start_feedback",
                 "feedback_interval", "branch_start_cutoff", "max_poss_weight", "label")
     flags = ("tmoves", "tmovessc", "pure_dmc")
-    timestep_option: ClassVar[str | None] = "timestep"
+    timestep_option = "timestep"
 
     timestep: float = Field(gt=0)
     eref: float | None = None
