@@ -16,6 +16,7 @@ from conftest import QWALK_CASES
 from autogenv2 import errorbar, sampling, stats
 from autogenv2.codes.pyqmc.reader import MCReader
 from autogenv2.codes.qwalk import logparse as lp
+from autogenv2.codes.qwalk.estimates import sample
 from autogenv2.codes.qwalk.reader import QWalkReader
 from autogenv2.codes.toy.reader import ToyReader
 from autogenv2.states import Verdict
@@ -53,26 +54,29 @@ def test_min_blocks_after_warmup_the_same_in_every_reader(tmp_path: Path, warmup
     reason = f"{10 - warmup} blocks after warm-up, fewer than min_blocks=10"
     for read in (qwalk, pyqmc, toy):
         assert read.verdict is Verdict.incomplete and reason in read.reason, read.reason
+        assert read.results["energy"] == pytest.approx(series.energy[warmup:].mean(), rel=1e-14)
     assert qwalk.more == {"nblock": 10 + warmup}
     assert pyqmc.more == toy.more == {"nblocks": 10 + warmup}
     expected = errorbar.publish(series.energy, None, warmup)
-    for read in (qwalk, pyqmc, toy):
-        assert read.results["energy"] == pytest.approx(expected.mean, rel=1e-14)
-        assert read.results["error"] == pytest.approx(expected.error, rel=1e-14)
-        assert read.results["reliable"] is expected.reliable
+    assert pyqmc.results == toy.results and pyqmc.results["error"] == expected.error
 
 
-def test_target_error_is_planned_alike_and_capped_by_max_blocks(tmp_path: Path) -> None:
-    """A recorded 20-block DMC and a 0.001 Ha target: QWalk and PyQMC plan the same total from the same
-    series; with max_blocks at the blocks already run, QWalk (which had no cap) now fails with the reason."""
+def test_target_error_is_planned_by_the_one_judge_and_capped_by_max_blocks(tmp_path: Path) -> None:
+    """A recorded 20-block DMC and a 0.001 Ha target: QWalk's continuation is the one judge's total for
+    the estimate it published; PyQMC and toy give one verdict for the same weighted series. With
+    max_blocks at the blocks already run, QWalk (which had no cap) now fails with the reason."""
     series = _series("dmc_h2", "dmc")
     qwalk = QWalkReader(target_error=0.001).read(_case("dmc_h2", tmp_path / "a"), 0)
     cut = qwalk.results["warmup"]
+    numbers, published = sample(series, None)
+    assert published is not None and numbers["error"] == qwalk.results["error"]
+    need = sampling.judge(published, 20, cut, sampling.Limits(target_error=0.001), 20)
+    assert qwalk.verdict is Verdict.incomplete and need.verdict is sampling.Verdict.more
+    assert qwalk.more == {"nblock": need.blocks} and need.blocks > 20 and need.why in qwalk.reason
     pyqmc = MCReader(target_error=0.001, warmup=cut).judge(series.energy, series.totweight, 20, "dmc.hdf5")
-    assert qwalk.verdict is pyqmc.verdict is Verdict.incomplete
-    assert qwalk.more["nblock"] == pyqmc.more["nblocks"] > 20
-    for key in ("energy", "error", "error_bound", "error_dof", "reliable"):
-        assert qwalk.results[key] == pyqmc.results[key], key
+    toy = ToyReader(target_error=0.001, warmup=cut).judge(series.energy, series.totweight, 20, "blocks.json")
+    assert pyqmc.verdict is toy.verdict is Verdict.incomplete and pyqmc.more == toy.more
+    assert pyqmc.results == toy.results and pyqmc.more["nblocks"] > 20
     capped = QWalkReader(target_error=0.001, max_blocks=20).read(_case("dmc_h2", tmp_path / "b"), 0)
     assert capped.verdict is Verdict.failed and "at max_blocks 20" in capped.reason and not capped.more
     assert "_wanted" not in capped.results and not any(k.startswith("_") for k in capped.results)
