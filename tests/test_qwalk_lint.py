@@ -86,19 +86,6 @@ def test_unknown_keyword_suggestions_and_values() -> None:
         "section 'densty' (did you mean 'density'?)"]
 
 
-@pytest.mark.parametrize("warmup, verdict", [(2, Verdict.complete), (3, Verdict.incomplete)])
-def test_planned_blocks_done_are_not_extended_for_a_short_warmup(tmp_path: Path, warmup: int,
-                                                                 verdict: Verdict) -> None:
-    """nblock = 10 planned, all 10 ran: a warm-up within the first fifth does not force a second attempt."""
-    directory = copy_case("si_vmc_short", tmp_path)
-    result = QWalkReader(total_blocks=10, warmup=warmup).read(directory, 0)
-    assert result.verdict is verdict, result.reason
-    if verdict is Verdict.incomplete:
-        assert "fewer than min_blocks=10" in result.reason and result.more == {"nblock": 10 + warmup}
-    unplanned = QWalkReader(warmup=warmup).read(copy_case("si_vmc_short", tmp_path / "b"), 0)
-    assert unplanned.verdict is Verdict.incomplete        # without the plan's total: min_blocks rules
-
-
 @pytest.mark.skipif(shutil.which("qwalk") is None and not os.environ.get("AUTOGENV2_QWALK"),
                     reason="needs a QWalk binary: qwalk on PATH or $AUTOGENV2_QWALK")
 def test_inspect_reads_the_launchers_exit_marker(tmp_path: Path) -> None:

@@ -1,7 +1,10 @@
 """The report of an ensemble: figures (PNG) and one HTML page with the numbers behind them.
 
-``build_report(root, out)`` reads the status files under ``root`` (and the PyQMC HDF5 files
-they point to) and makes only the figures whose data exist:
+``build_report(root, out)`` reads the status files under ``root`` (and, through each run's Reader, the
+block and iteration files they point to) and makes only the figures whose data exist. No code is named
+here: the time step is the option each Writer declares (``timestep_option``), block series come from
+the Reader's ``block_series``, iteration traces from its ``iteration_trace``, twists from the results
+a Reader recorded (``twist``, ``twist_weight``):
 
 - energy against DMC time step, with the weighted linear fit (and quadratic with ≥ 4 points)
   and E(τ→0) ± σ (:func:`autogenv2.analysis.extrapolate_timestep`);
@@ -14,6 +17,7 @@ The same numbers go to ``report.json`` for scripts and tests.
 """
 from __future__ import annotations
 
+import functools
 import html
 import json
 import math
@@ -24,11 +28,15 @@ from typing import Any
 import numpy as np
 
 from . import analysis
+from .codes import Reader, Writer, get_method
+from .errors import PlanError
+from .sampling import SamplingReader
 from .states import State
 from .store import iter_status
 from .templates import value_label
 
 MC_METHODS = ("vmc", "dmc")
+OPTIMIZERS = ("optimize", "linear")
 MAX_TRACES = 12
 """Block-trace panels per figure; more runs are split over several figures."""
 
@@ -104,28 +112,38 @@ def _groups(runs: list[Run], key: str) -> dict[tuple[str, str], list[Run]]:
     return groups
 
 
-TIMESTEP_KEYS = ("tstep", "timestep")
-"""The DMC time-step option of PyQMC and of QWalk."""
+@functools.cache
+def _classes(code: str, method: str) -> tuple[type[Writer], type[Reader]] | None:
+    try:
+        return get_method(code, method)
+    except PlanError:  # a status written by another version: the run is listed, not drawn
+        return None
 
 
-def _timestep_key(run: Run) -> str:
-    return next((key for key in TIMESTEP_KEYS if key in run.options), TIMESTEP_KEYS[0])
+def timestep_option(run: Run) -> str | None:
+    """The option the run's Writer declares as its time step (``timestep_option``), or None."""
+    classes = _classes(run.code, run.method)
+    option = getattr(classes[0], "timestep_option", None) if classes else None
+    return option if isinstance(option, str) else None
 
 
 def timestep_series(runs: list[Run]) -> list[Series]:
-    """DMC energies against time step, per job and step; fitted when 3 or more time steps exist."""
-    dmc = [r for r in runs if r.method == "dmc" and r.measured and _finite(r.options.get(_timestep_key(r)))]
+    """DMC energies against the time step its Writer declares, per job and step; fitted when 3 or more
+    time steps exist."""
     groups: dict[tuple[str, str], list[Run]] = {}
-    for run in dmc:
-        groups.setdefault((run.job, run.base(_timestep_key(run))), []).append(run)
+    tau: dict[str, float] = {}
+    for run in runs:
+        key = timestep_option(run) if run.method == "dmc" and run.measured else None
+        if key is not None and _finite(run.options.get(key)):
+            groups.setdefault((run.job, run.base(key)), []).append(run)
+            tau[run.label] = float(run.options[key])
     found = []
     for (job, base), group in groups.items():
-        tau = {r.name: float(r.options[_timestep_key(r)]) for r in group}
-        if len(set(tau.values())) < 2:
+        if len({tau[r.label] for r in group}) < 2:
             continue
-        group.sort(key=lambda r: tau[r.name])
+        group.sort(key=lambda r: tau[r.label])
         series = Series(f"{job}: {base} energy vs time step", "DMC time step τ (1/Ha)",
-                        [tau[r.name] for r in group], [r.result["energy"] for r in group],
+                        [tau[r.label] for r in group], [r.result["energy"] for r in group],
                         [r.result["error"] for r in group], [r.name for r in group])
         for order, name, minimum in ((1, "linear", 3), (2, "quadratic", 4)):
             if len(group) >= minimum:
@@ -231,62 +249,32 @@ def bond_length(atom: str) -> float | None:
     return round(float(np.linalg.norm(coords[0] - coords[1])), 10)
 
 
-def _qwalk_optimization(run: Run) -> tuple[np.ndarray, np.ndarray]:
-    """Energy and error per LINEAR iteration (the Reader's ``iterations``); OPTIMIZE minimizes the
-    variance and records no energies, so it gives none."""
-    steps = [s for s in run.result.get("iterations") or [] if _finite(s.get("energy"))]
-    energy = np.array([s["energy"] for s in steps], dtype=float)
-    error = np.array([s["error"] if _finite(s.get("error")) else np.nan for s in steps], dtype=float)
-    return energy, error
-
-
 def optimization_traces(runs: list[Run]) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """(label, energy, error) per iteration of every PyQMC optimization and QWalk LINEAR."""
+    """(label, energy, error) per iteration of every run whose Reader gives an ``iteration_trace``
+    (PyQMC optimizations, QWalk LINEAR)."""
     traces = []
     for run in runs:
-        if run.code == "qwalk" and run.method in ("linear", "optimize"):
-            energy, error = _qwalk_optimization(run)
-            if energy.size:
-                traces.append((run.label, energy, error))
+        classes = _classes(run.code, run.method) if run.method in OPTIMIZERS else None
+        trace = getattr(classes[1], "iteration_trace", None) if classes else None
+        if not callable(trace):
             continue
-        if run.method != "optimize":
-            continue
-        path = run.outputs.get("wavefunction")
-        energy = np.asarray(run.result.get("energy_trace", []), dtype=float)
-        error = np.full(energy.size, np.nan)
-        if path is not None and path.suffix == ".hdf5" and path.exists():
-            import h5py
-
-            try:
-                with h5py.File(path, "r") as handle:
-                    if "energy" in handle and "energy_error" in handle:
-                        energy = np.asarray(handle["energy"][()]).real
-                        error = np.asarray(handle["energy_error"][()]).real[: energy.size]
-            except (OSError, KeyError, ValueError):  # unreadable: keep the trace the Reader stored
-                pass
+        energy, error = trace(run.result, run.outputs)
         if energy.size:
-            traces.append((run.label, energy, error))
+            traces.append((run.label, np.asarray(energy, dtype=float), np.asarray(error, dtype=float)))
     return traces
 
 
 def _read_blocks(run: Run) -> tuple[np.ndarray, np.ndarray | None] | None:
-    """The run's block energies and weights from its own files (PyQMC HDF5, QWalk .log), or None."""
-    if run.method not in MC_METHODS:
+    """The run's block energies and weights, from its own files as its Reader reads them, or None."""
+    classes = _classes(run.code, run.method) if run.method in MC_METHODS else None
+    if classes is None or not issubclass(classes[1], SamplingReader):
         return None
-    if run.code == "qwalk":
-        from .codes.qwalk.blocks import read_blocks as read_qwalk
-
-        return read_qwalk(run.directory, run.method)
-    path = run.outputs.get("hdf")
-    if run.code != "pyqmc" or path is None or not path.exists():
-        return None
-    from .codes.pyqmc.reader import read_blocks
-
-    return read_blocks(path)
+    return classes[1].block_series(run.directory, run.outputs, run.method)
 
 
 def block_traces(runs: list[Run]) -> list[dict[str, Any]]:
-    """Block energies (and DMC weights) of every PyQMC and QWalk VMC/DMC run, with warm-up and estimate."""
+    """Block energies (and DMC weights) of every VMC/DMC run whose Reader reads a block series, with the
+    warm-up and estimate."""
     traces = []
     for run in runs:
         try:
@@ -342,15 +330,15 @@ def _fmt(value: Any, digits: int = 6) -> str:
 def render_html(root: Path, sections: list[Any], summary: list[list[str]]) -> str:
     """One self-contained page: images by relative name, every number in a table."""
     where = html.escape(str(root))
-    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>autogenv2 report: {where}</title>"
-             "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}"
-             "table{border-collapse:collapse;margin:0.5em 0}td,th{border:1px solid #bbb;padding:2px 8px;"
-             "text-align:right}th{background:#eee}img{max-width:100%}</style></head><body>",
-             f"<h1>QMC report</h1><p>Results under <code>{where}</code>. "
-             "Energies in Hartree; error bars are the published one standard error: PyQMC VMC from its "
-             "walker groups, DMC and QWalk from their blocks (reblocked where they are correlated, else "
-             "the plain standard error, times a small-sample factor), optimizations PyQMC's "
-             "per-iteration error (scaled by the trace's scatter where that is larger).</p>"]
+    parts = [(f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>autogenv2 report: {where}</title>"
+              "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}"
+              "table{border-collapse:collapse;margin:0.5em 0}td,th{border:1px solid #bbb;padding:2px 8px;"
+              "text-align:right}th{background:#eee}img{max-width:100%}</style></head><body>"),
+             (f"<h1>QMC report</h1><p>Results under <code>{where}</code>. "
+              "Energies in Hartree; error bars are the published one standard error: PyQMC VMC from its "
+              "walker groups, DMC and QWalk from their blocks (reblocked where they are correlated, else "
+              "the plain standard error, times a small-sample factor), optimizations PyQMC's "
+              "per-iteration error (scaled by the trace's scatter where that is larger).</p>")]
     for section in sections:
         parts.append(f"<h2>{html.escape(section.title)}</h2>")
         parts += [f"<p>{html.escape(note)}</p>" for note in section.notes]

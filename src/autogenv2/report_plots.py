@@ -57,14 +57,15 @@ def timestep_section(found: list[Series], out: Path) -> Section:
         fig, ax = plt.subplots(figsize=(6.4, 4.4))
         ax.errorbar(series.x, series.energy, yerr=series.error, fmt="o", color="k", capsize=3, label="DMC")
         grid = np.linspace(0.0, max(series.x) * 1.05, 100)
+        fits: dict[str, Any] = {}
         rows, entry = [], {"title": series.title, "tstep": series.x, "energy": series.energy,
-                           "error": series.error, "fits": {}}
+                           "error": series.error, "fits": fits}
         for (name, fit), color in zip(series.fits.items(), ("tab:blue", "tab:red")):
             curve = np.polynomial.polynomial.polyval(grid, fit.coefficients)
             ax.plot(grid, curve, color=color, label=f"{name} fit: E(0) = {fit.value:.5f} ± {fit.error:.5f}")
             ax.errorbar([0.0], [fit.value], yerr=[fit.error], fmt="s", color=color, capsize=4)
             rows.append([name, _fmt(fit.value), _fmt(fit.error), f"{fit.chi2:.2f}", str(fit.dof)])
-            entry["fits"][name] = {"value": fit.value, "error": fit.error, "chi2": fit.chi2, "dof": fit.dof,
+            fits[name] = {"value": fit.value, "error": fit.error, "chi2": fit.chi2, "dof": fit.dof,
                                    "coefficients": fit.coefficients.tolist()}
         ax.set_xlabel(series.xlabel)
         ax.set_ylabel("energy (Ha)")
@@ -91,7 +92,7 @@ def scan_section(found: list[Series], out: Path) -> Section:
     fig, axes = plt.subplots(len(methods), 1, figsize=(6.4, 3.2 * len(methods)), sharex=True, squeeze=False)
     for series in found:
         ax = axes[methods.index(series.title.split(" ")[-1].rstrip(")")), 0]
-        known = [e if e == e else 0.0 for e in series.error]  # no bar where a step has no error (SCF)
+        known = [0.0 if math.isnan(e) else e for e in series.error]  # no bar where a step has no error (SCF)
         ax.errorbar(series.x, series.energy, yerr=known if any(known) else None, fmt="o-", capsize=3,
                     label=series.title)
         ax.set_ylabel("energy (Ha)")

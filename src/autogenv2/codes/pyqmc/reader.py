@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,8 @@ import h5py
 import numpy as np
 from pydantic import Field
 
-from ... import errorbar, health, stats
+from ... import errorbar, sampling, stats
+from ...sampling import SamplingReader, WalkerGroups, missing_output
 from ...states import Verdict
 from ..base import Reader, ReadResult
 from ..failures import last_error_line
@@ -35,27 +36,10 @@ def _failure(directory: Path, exit_code: int | None, what: str) -> ReadResult:
     return ReadResult(verdict=Verdict.failed, reason=f"{what}: {line or f'exit code {exit_code}'}", retry=retry)
 
 
-@dataclass(frozen=True)
-class WalkerGroups:
-    """Block means (blocks × G) of G groups of independent walkers, and each group's walker count."""
+class MCReader(SamplingReader):
+    """VMC/DMC: complete when the requested blocks ran and :func:`sampling.judge` finds them enough."""
 
-    means: np.ndarray
-    sizes: np.ndarray
-
-    def series(self) -> np.ndarray:
-        """The block series over all walkers (each group weighted by its walkers): PyQMC's energytotal."""
-        return self.means @ self.sizes / self.sizes.sum()
-
-
-class MCReader(Reader):
-    """VMC/DMC: complete when the requested blocks ran and the error bar meets ``target_error``."""
-
-    target_error: float | None = Field(None, gt=0, description="Ha; sample until the error bar is below")
     warmup: int = Field(5, ge=0, description="blocks dropped once from the start of the merged series")
-    target_confidence: float = Field(0.95, ge=0.5, lt=1, description="how sure the Reader must be that the true "
-                                     "error is within target_error (0.5: trust the estimate as it is)")
-    min_blocks: int = Field(10, ge=2, description="blocks after warm-up needed for a trustworthy error")
-    max_blocks: int = Field(20000, ge=1, description="never ask for more blocks than this in total")
 
     def read(self, directory: Path, exit_code: int | None = None) -> ReadResult:
         params = _params(directory)
@@ -81,57 +65,14 @@ class MCReader(Reader):
 
     def judge(self, energy: np.ndarray, weights: np.ndarray | None, requested: int, output: str,
               walkers: WalkerGroups | None = None) -> ReadResult:
-        """The verdict for a block series (shared with tests and benchmarks).
+        """The verdict for a block series (shared with the toy Reader, tests and benchmarks)."""
+        return sampling.read_result(self, energy, weights, self.warmup, requested, {"hdf": output}, walkers)
 
-        With ``walkers`` (VMC's block means of independent walker groups) the error bar published
-        and planned with is :func:`stats.precision_walkers`, about √G times surer of itself than any
-        error of the one averaged series; the reblocked error stays beside it as ``error_reblocked``.
-        """
-        blocks = int(energy.size)
-        results: dict[str, Any] = {"blocks": blocks, "warmup": self.warmup}
-        est = prec = None
-        if blocks - self.warmup >= 2:
-            pub = errorbar.publish(energy, weights, warmup=self.warmup)  # the block series' honest error
-            est, quality = pub.estimate, pub.results()
-            if walkers is None:
-                prec = stats.precision(energy, weights, warmup=self.warmup)
-            else:
-                prec = stats.precision_walkers(walkers.means, walkers.sizes, warmup=self.warmup)
-                groups = walkers.means.shape[1]
-                quality = {"error_reblocked": pub.reblocked, "error_method": f"{groups} walker groups"}
-                if math.isfinite(prec.error):
-                    est = replace(est, error=prec.error, reliable=prec.reliable)
-                    quality |= errorbar.from_precision(prec)
-            results.update(energy=est.mean, error=est.error, variance=est.variance,
-                           reblock_size=est.block_size, reliable=est.reliable,
-                           autocorrelation_time=stats.finite_or_none(prec.tau),
-                           error_bound=stats.finite_or_none(prec.upper(stats.confidence_z(self.target_confidence))),
-                           health=health.check_series(energy, weights, self.warmup))
-            results.update(quality)
-        outputs = {"hdf": output}
-        if blocks < requested:
-            return ReadResult(verdict=Verdict.incomplete, results=results, outputs=outputs,
-                              reason=f"stopped after {blocks} of {requested} blocks")
-        if blocks - self.warmup < self.min_blocks or est is None or prec is None:
-            want = min(self.max_blocks, self.warmup + self.min_blocks)
-            return self._more(results, outputs, want, f"only {blocks - self.warmup} blocks after warm-up")
-        if self.target_error is not None:
-            # Plan with the low-noise windowed error and stop on its 95 % upper bound (stats.py,
-            # benchmarks/sampling_efficiency.py); an unreliable error doubles the run.
-            z = stats.confidence_z(self.target_confidence)
-            total, why = stats.samples_to_target(est, prec, self.target_error, z)
-            if total:
-                want = min(self.max_blocks, self.warmup + total)
-                if want <= blocks:
-                    return ReadResult(verdict=Verdict.failed, results=results, outputs=outputs,
-                                      reason=f"{why} at max_blocks {self.max_blocks}")
-                return self._more(results, outputs, want, why)
-        return ReadResult(verdict=Verdict.complete, results=results, outputs=outputs)
-
-    @staticmethod
-    def _more(results: dict[str, Any], outputs: dict[str, str], want: int, why: str) -> ReadResult:
-        return ReadResult(verdict=Verdict.incomplete, results=results, outputs=outputs,
-                          more={"nblocks": want}, reason=f"{why}: continuing to {want} blocks")
+    @classmethod
+    def block_series(cls, directory: Path, outputs: Mapping[str, Path],
+                     method: str) -> tuple[np.ndarray, np.ndarray | None] | None:
+        path = outputs.get("hdf")
+        return read_blocks(path) if path is not None and path.exists() else None
 
 
 def read_twist(directory: Path) -> dict[str, Any]:
@@ -142,13 +83,6 @@ def read_twist(directory: Path) -> dict[str, Any]:
     info = json.loads(path.read_text())
     return {"twist": int(info["twist"]), "kpoint": [float(k) for k in info["kpoint"]],
             "twist_weight": float(info["weight"]), "ntwists": int(info["ntwists"])}
-
-
-def missing_output(name: str, exit_code: int | None) -> ReadResult:
-    """No block file: a killed run had not finished its first block (progress 0), else a failure."""
-    if exit_code is not None and exit_code < 0:
-        return ReadResult(verdict=Verdict.incomplete, reason="killed before the first block", results={"blocks": 0})
-    return ReadResult(verdict=Verdict.failed, reason=f"{name} was not written", retry=True)
 
 
 def read_blocks(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
@@ -183,6 +117,21 @@ class OptimizeReader(Reader):
     window: int = Field(3, ge=2, description="last iterations compared")
     tolerance_sigmas: float = Field(2.0, gt=0)
     max_total_iterations: int = Field(40, ge=1, description="give up continuing after this many")
+
+    @classmethod
+    def iteration_trace(cls, result: Mapping[str, Any], outputs: Mapping[str, Path]) -> tuple[np.ndarray, np.ndarray]:
+        """Energy and error per iteration (for the report): from the wave-function file, else the stored
+        ``energy_trace`` without errors."""
+        path = outputs.get("wavefunction")
+        if path is not None and path.suffix == ".hdf5" and path.exists():
+            try:
+                energy, error = read_trace(path)
+                if energy.size:
+                    return energy, error
+            except (OSError, KeyError, ValueError):  # unreadable: keep the trace the Reader stored
+                pass
+        energy = np.asarray(result.get("energy_trace", []), dtype=float)
+        return energy, np.full(energy.size, np.nan)
 
     def read(self, directory: Path, exit_code: int | None = None) -> ReadResult:
         params = _params(directory)
@@ -223,6 +172,15 @@ class OptimizeReader(Reader):
         want = min(self.max_total_iterations, n + self.window)
         return ReadResult(verdict=Verdict.incomplete, results=results, outputs=outputs, more={"max_iterations": want},
                           reason=f"{trace.reason}; continuing to {want} iterations")
+
+
+def read_trace(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Energy and error per iteration of an ``opt.hdf5`` (empty arrays when it has none)."""
+    with h5py.File(path, "r") as handle:
+        if "energy" not in handle or "energy_error" not in handle:
+            return np.zeros(0), np.zeros(0)
+        energy = np.asarray(handle["energy"][()]).real
+        return energy, np.asarray(handle["energy_error"][()]).real[: energy.size]
 
 
 def converged_energy(energy: np.ndarray, error: np.ndarray, window: int, sigmas: float) -> tuple[bool, float]:

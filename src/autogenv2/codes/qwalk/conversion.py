@@ -112,7 +112,8 @@ class ConvertReader(Reader):
     run_id: str | None = None
     method: Literal["vmc", "dmc", "optimize", "linear", "postprocess", "test"] | None = None
     target_error: float | None = Field(None, gt=0)
-    min_blocks: int = Field(10, ge=1)
+    min_blocks: int = Field(10, ge=2)
+    max_blocks: int = Field(20000, ge=1)
     target_confidence: float = Field(0.95, ge=0.5, lt=1)
     warmup: int | None = Field(None, ge=0)
 

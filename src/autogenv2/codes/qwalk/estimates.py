@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from ... import errorbar, health, stats
+from ... import errorbar, sampling, stats
 from ...stats import finite_or_none
 from . import logparse as lp
 
@@ -32,31 +32,28 @@ def gosling_warmup(energy: np.ndarray) -> int:
     return int(close[0]) if close.size else 0
 
 
-def summarize(series: lp.Series | None, warmup: int | None = None,
-              target: float | None = None, z: float = stats.Z_95) -> dict[str, Any]:
-    """Energy, error, variance of one label's merged blocks; ``warmup=None`` uses gosling's rule.
+def summarize(series: lp.Series | None, warmup: int | None = None) -> dict[str, Any]:
+    """Energy, error, variance of one label's merged blocks; ``warmup=None`` uses gosling's rule."""
+    return sample(series, warmup)[0]
 
-    With a ``target`` error, ``"_wanted"`` holds ``(blocks after warm-up to run in all, why)``
-    from :func:`stats.samples_to_target` (0 when done); the Reader pops it before saving.
-    """
+
+def sample(series: lp.Series | None, warmup: int | None = None,
+           confidence: float = sampling.CONFIDENCE) -> tuple[dict[str, Any], sampling.Published | None]:
+    """The results of one label's merged blocks and the published estimate the sampling judge plans with."""
     if series is None or series.nblocks == 0:
-        return {"energy": None, "error": None, "variance": None, "blocks": 0, "warmup": 0}
+        return {"energy": None, "error": None, "variance": None, "blocks": 0, "warmup": 0}, None
     n = series.nblocks
     cut = gosling_warmup(series.energy) if warmup is None else min(warmup, n - 1)
     weights = series.totweight if np.all(series.totweight > 0) else None
-    with np.errstate(all="ignore"):
-        pub = errorbar.publish(series.energy, weights, cut)
-        est = pub.estimate
-        var = None if series.energyvar is None else stats.estimate(series.energyvar, weights, cut).mean
-        prec = stats.precision(series.energy, weights, cut)
     relative = None if weights is None else weights / float(np.median(weights))  # mean weight per walker ~ 1
-    res = {"energy": finite_or_none(est.mean), "error": finite_or_none(est.error),
-           "variance": finite_or_none(var), "blocks": n, "warmup": cut,
-           "autocorrelation_time": finite_or_none(prec.tau), "error_bound": finite_or_none(prec.upper(z)),
-           "health": health.check_series(series.energy, relative, cut), **pub.results()}
-    if target is not None and math.isfinite(est.error):
-        res["_wanted"] = stats.samples_to_target(est, prec, target, z)
-    return res
+    published = sampling.publish(series.energy, weights, cut, walker_weight=relative)
+    res: dict[str, Any] = {"blocks": n, "warmup": cut}
+    if published is not None:
+        res.update(published.results(confidence))
+    with np.errstate(all="ignore"):
+        var = None if series.energyvar is None else stats.estimate(series.energyvar, weights, cut).mean
+    res["variance"] = finite_or_none(var)
+    return res, published
 
 
 def _changed_within_errors(a: float, da: float, b: float, db: float) -> bool:

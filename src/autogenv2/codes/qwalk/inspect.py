@@ -25,9 +25,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ...sampling import Need
 from ..base import ReadResult
-from .reader import (OPTIMIZERS, SAMPLING, QWalkReader, RunFiles, _more_blocks, _target, converged, find_runs,
-                     find_streams, judge, load_run)
+from .reader import (
+    OPTIMIZERS,
+    SAMPLING,
+    QWalkReader,
+    RunFiles,
+    _target,
+    converged,
+    find_runs,
+    find_streams,
+    judge,
+    load_run,
+)
 
 METHOD_KEYS = ("method", "energy", "error", "blocks")
 QWALK_NBLOCK = 100
@@ -49,9 +60,9 @@ def _inspect_one(run_dir: Path, run_id: str, stdout: Path | None, exit_code: int
     code = exit_code if exit_code is not None else meta_code
     run = load_run(run_dir, run_id, out_text, err_text, variance=False)
     reader = QWalkReader(run_id=run_id)
-    result, methods = judge(run, code, reader)
+    result, methods, needs = judge(run, code, reader)
     finished, finished_reason = finished_state(run, result)
-    sufficient, sufficient_reason = sufficient_state(run, methods, reader)
+    sufficient, sufficient_reason = sufficient_state(run, methods, needs, reader)
     return {"run_id": run_id, "state": result.verdict.value, "reason": result.reason, "exit_code": code,
             "finished": finished, "finished_reason": finished_reason,
             "sufficient": sufficient, "sufficient_reason": sufficient_reason,
@@ -79,7 +90,8 @@ def finished_state(run: RunFiles, result: ReadResult) -> tuple[bool, str]:
     return True, text + (f" ({', '.join(blocks)})" if blocks else "")
 
 
-def sufficient_state(run: RunFiles, methods: list[dict[str, Any]], reader: QWalkReader) -> tuple[bool, str]:
+def sufficient_state(run: RunFiles, methods: list[dict[str, Any]], needs: list[Need | None],
+                     reader: QWalkReader) -> tuple[bool, str]:
     """Whether the reported METHOD's numbers are enough (blocks and a reliable error; convergence)."""
     i = _target(run, reader.method)
     if i is None or i >= len(methods):
@@ -89,9 +101,9 @@ def sufficient_state(run: RunFiles, methods: list[dict[str, Any]], reader: QWalk
     if kind in SAMPLING:
         if not res.get("blocks") or res.get("energy") is None:
             return False, f"{where}: no blocks with a finite energy"
-        more, why = _more_blocks(res, reader)
-        if more:
-            return False, f"{where}: {why}"
+        need = needs[i] if i < len(needs) else None
+        if need is not None and not need.done:
+            return False, f"{where}: {need.why}"
         if res.get("reliable") is False:
             return False, f"{where}: the error bar is not reliable: {res.get('unreliable_reason')}"
         used = int(res["blocks"]) - int(res.get("warmup") or 0)

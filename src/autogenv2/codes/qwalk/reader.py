@@ -5,7 +5,7 @@ How a QWalk run ends (FORMAT.md §0, §9): a method finished iff the ``.o`` has 
 ``Caught qmc_error`` on stdout); input errors abort (SIGABRT); kills leave only complete blocks.
 
 Energies come from the ``.log`` blocks of the method's label, all appended attempts merged into one
-series, warm-up removed once from its start, error bar from :func:`autogenv2.stats.estimate`
+series, warm-up removed once from its start, estimate and verdict from :mod:`autogenv2.sampling`
 weighted by each block's ``totweight`` (as gosling weights). The automatic warm-up is gosling's
 own rule (:func:`gosling_warmup`), so the energy equals gosling's; the error bar is our reblocked
 one, while gosling reports the plain standard error of the block means (divided by N, not N-1).
@@ -13,19 +13,29 @@ one, while gosling reports the plain standard error of the block means (divided 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
+import numpy as np
 from pydantic import Field
 
-from ... import stats
+from ... import sampling
+from ...sampling import SamplingReader
 from ...states import Verdict
-from ..base import Reader, ReadResult
+from ...stats import finite_or_none
+from ..base import ReadResult
 from . import lint
 from . import logparse as lp
-from .estimates import (CONVERGENCE_SIGMAS, finite_or_none, gosling_warmup, linear_converged,
-                        optimize_converged, summarize)
+from .estimates import (
+    CONVERGENCE_SIGMAS,
+    gosling_warmup,
+    linear_converged,
+    optimize_converged,
+    sample,
+    summarize,
+)
 from .rundir import find_runs, find_streams, only_run
 from .twists import per_cell, read_record
 
@@ -43,10 +53,10 @@ KILLED = {2: "SIGINT", 9: "SIGKILL", 15: "SIGTERM"}
 
 CRASHES: dict[int, tuple[str, bool]] = {
     # signal: (reason, retry)
-    6: ("QWalk aborted (SIGABRT): the input could not be read (unbalanced braces, missing INCLUDE "
-        "or input file, no SYSTEM section)", False),
-    8: ("QWalk died of a floating-point exception (SIGFPE): one sample per block "
-        "(nconfig*nstep == 1), nblock 0, or a non-numeric value such as 'nblock five'", False),
+    6: (("QWalk aborted (SIGABRT): the input could not be read (unbalanced braces, missing INCLUDE "
+         "or input file, no SYSTEM section)"), False),
+    8: (("QWalk died of a floating-point exception (SIGFPE): one sample per block "
+         "(nconfig*nstep == 1), nblock 0, or a non-numeric value such as 'nblock five'"), False),
     11: ("QWalk crashed (SIGSEGV); POSTPROCESS does this in a g++ -O2 build", False),
     7: ("QWalk crashed (SIGBUS): a full disk or a node problem", True),
     4: ("QWalk died (SIGILL): the binary was built for another CPU", False),
@@ -114,17 +124,19 @@ def load_run(directory: Path, run_id: str, stdout: str = "", stderr: str = "",
                     lp.parse_streams(stdout, stderr, run_id), log_path.is_file())
 
 
-def method_results(run: RunFiles, i: int, warmup: int | None, target: float | None = None,
-                   z: float = stats.Z_95) -> dict[str, Any]:
-    """The numbers of METHOD ``i`` (whatever state it is in)."""
+def method_results(run: RunFiles, i: int, warmup: int | None,
+                   confidence: float = sampling.CONFIDENCE) -> tuple[dict[str, Any], sampling.Published | None]:
+    """The numbers of METHOD ``i`` (whatever state it is in), and a VMC/DMC's published estimate."""
     kind = run.kinds[i]
+    published = None
     res: dict[str, Any] = {"method": kind.lower(), "energy": None, "error": None, "variance": None,
                            "blocks": None}
     if kind in SAMPLING:
         series = run.log.series.get(run.label(i))
         if series is None and not run.has_log and sum(k in SAMPLING for k in run.kinds) == 1:
             series = lp.parse_json_records(run.directory / f"{run.prefix}.json", run.label(i))
-        res.update(summarize(series, warmup, target, z))
+        numbers, published = sample(series, warmup, confidence)
+        res.update(numbers)
     elif kind in OPTIMIZERS:
         group = [run.report(j) for j in _group(run, i)]
         if kind == "LINEAR":
@@ -140,7 +152,7 @@ def method_results(run: RunFiles, i: int, warmup: int | None, target: float | No
         res.update(_postprocess(run.directory / f"{run.prefix}.json"))
     elif kind == "TEST":
         res.update(checks=run.streams.checks_ok + run.streams.checks_failed, failed=run.streams.checks_failed)
-    return res
+    return res, published
 
 
 def _group(run: RunFiles, i: int) -> list[int]:
@@ -185,21 +197,15 @@ def _quote(streams: lp.StreamReport) -> str:
     return f'; QWalk: "{lines[0]}"{lost}'
 
 
-class QWalkReader(Reader):
+class QWalkReader(SamplingReader):
     """Reads a QWalk run directory. See the module docstring for the rules."""
 
     run_id: str | None = None
     """The input file name (QWalk's run id); None: the one run in the directory."""
     method: MethodName | None = None
     """Which METHOD section's numbers to report (the last of that kind); None: the last section."""
-    target_error: float | None = Field(default=None, gt=0)
-    """VMC/DMC: ask for more blocks until the error bar (Ha) is at most this."""
-    min_blocks: int = Field(default=10, ge=1)
-    """VMC/DMC: blocks needed after warm-up."""
     warmup: int | None = Field(default=None, ge=0)
     """Blocks dropped from the start of the merged series; None: gosling's rule."""
-    target_confidence: float = Field(default=0.95, ge=0.5, lt=1)
-    """How sure the Reader must be that the true error is within target_error (0.5: trust the estimate)."""
     total_blocks: int | None = Field(default=None, ge=1)
     """VMC/DMC: blocks asked for over all attempts (a hint from the writer); fewer = incomplete."""
 
@@ -210,17 +216,50 @@ class QWalkReader(Reader):
             return _result(Verdict.failed, f"nothing written: no QWalk run (<input>.o) in {directory}")
         stdout, stderr, _ = find_streams(directory, run_id)
         run = load_run(directory, run_id, stdout, stderr)
-        result = judge(run, exit_code, self)[0]
+        result = judge(run, exit_code, self).result
         result.results.update(read_record(directory))  # a twisted run: twist, kpoint, weight, ntwists
         result.results.update(per_cell(result.results))  # a supercell: energy and error per primitive cell
         return result
 
+    @classmethod
+    def block_series(cls, directory: Path, outputs: Mapping[str, Path],
+                     method: str) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """Every attempt's blocks of the last ``method`` section, merged as the Reader merges them."""
+        if method.upper() not in SAMPLING:
+            return None
+        from .blocks import read_blocks  # blocks.py reads runs through this module
 
-def judge(run: RunFiles, exit_code: int | None,
-          reader: QWalkReader) -> tuple[ReadResult, list[dict[str, Any]]]:
-    """The verdict on ``run`` and the numbers of every METHOD section."""
-    z = stats.confidence_z(reader.target_confidence)
-    methods = [method_results(run, i, reader.warmup, reader.target_error, z) for i in range(len(run.kinds))]
+        return read_blocks(directory, method)
+
+    @classmethod
+    def iteration_trace(cls, result: Mapping[str, Any], outputs: Mapping[str, Path]) -> tuple[np.ndarray, np.ndarray]:
+        """Energy and error per LINEAR iteration (the results' ``iterations``); OPTIMIZE minimizes the
+        variance and records no energies, so it gives none."""
+        steps = [s for s in result.get("iterations") or [] if finite_or_none(s.get("energy")) is not None]
+        energy = np.array([s["energy"] for s in steps], dtype=float)
+        error = np.array([finite_or_none(s.get("error")) for s in steps], dtype=float)  # None -> nan
+        return energy, error
+
+
+class Judged(NamedTuple):
+    """The verdict on a run, the numbers of every METHOD section and each VMC/DMC's sampling need."""
+
+    result: ReadResult
+    methods: list[dict[str, Any]]
+    needs: list[sampling.Need | None]
+
+
+def judge(run: RunFiles, exit_code: int | None, reader: QWalkReader) -> Judged:
+    """The verdict on ``run``, the numbers of every METHOD section and what each VMC/DMC still needs."""
+    numbers = [method_results(run, i, reader.warmup, reader.target_confidence) for i in range(len(run.kinds))]
+    methods = [res for res, _ in numbers]
+    needs = [_need(res, published, reader) if kind in SAMPLING else None
+             for kind, (res, published) in zip(run.kinds, numbers)]
+    return Judged(_verdict(run, exit_code, reader, methods, needs), methods, needs)
+
+
+def _verdict(run: RunFiles, exit_code: int | None, reader: QWalkReader, methods: list[dict[str, Any]],
+             needs: list[sampling.Need | None]) -> ReadResult:
     n, done = len(run.kinds), min(run.out.finished, len(run.kinds))
     stopped = done if done < n else None
     sig, quote = decode_signal(exit_code), _quote(run.streams)
@@ -229,39 +268,39 @@ def judge(run: RunFiles, exit_code: int | None,
     if not run.out.exists and not run.log.series:
         if sig in KILLED:
             return _result(Verdict.incomplete, f"killed by {KILLED[sig]} before writing anything",
-                           retry=True), methods
+                           retry=True)
         crash = CRASHES.get(sig or 0, (f"QWalk exited with code {exit_code}", False))[0]
         head = f"{crash}: " if exit_code not in (0, None) else ""
-        return _result(Verdict.failed, f"{head}nothing written (no {run.run_id}.o){quote}"), methods
+        return _result(Verdict.failed, f"{head}nothing written (no {run.run_id}.o){quote}")
     if sig in KILLED and stopped is not None:
         res = methods[stopped]
-        sampling = run.kinds[stopped] in SAMPLING
-        more = _more_blocks(res, reader)[0] if sampling else _more_iterations(run, stopped)
+        need = needs[stopped]
+        more = _more_iterations(run, stopped) if need is None else _more_blocks(need)
         return _result(Verdict.incomplete, f"killed by {KILLED[sig]} during {where} after {_progress(res)}",
-                       res, more=more, outputs=_outputs(run, stopped), retry=True), methods
+                       res, more=more, outputs=_outputs(run, stopped), retry=True)
     if exit_code not in (0, None) and sig not in KILLED:
         unknown = (f"QWalk exited with code {exit_code}", True)
         reason, retry = CRASHES.get(sig or 0) or EXIT_CODES.get(exit_code, unknown)
         where = "while reading the input" if sig == 6 and not run.out.methods else f"during {where}"
-        return _result(Verdict.failed, f"{reason} {where}{quote}", now, retry=retry), methods
+        return _result(Verdict.failed, f"{reason} {where}{quote}", now, retry=retry)
     if run.streams.errors and stopped is not None:
-        return _result(Verdict.failed, f"{where} failed{quote}", now), methods
+        return _result(Verdict.failed, f"{where} failed{quote}", now)
     findings = lint.lint_input(run.directory, run.run_id)
     if stopped is not None:
         found = f"; the input check finds: {lint.summary(findings)}" if findings else ""
         if exit_code == 0:
             return _result(Verdict.failed, f"QWalk exited 0 but {where} did not finish (no 'Wall time' "
                                            f"line in {run.run_id}.o; its error text was not captured){found}",
-                           now), methods
+                           now)
         if findings:  # files alone: an input QWalk stops on, not a run still going
-            return _result(Verdict.failed, f"{where} did not finish (exit code unknown){found}", now), methods
+            return _result(Verdict.failed, f"{where} did not finish (exit code unknown){found}", now)
         return _result(Verdict.incomplete, f"{where} has not finished after {_progress(methods[stopped])} "
-                                           "(exit code unknown)", methods[stopped], retry=True), methods
+                                           "(exit code unknown)", methods[stopped], retry=True)
     ignored = [f for f in findings if f.ignored]
     if ignored:  # QWalk finished, but not the run the input describes
         reason = f"{lint.summary(ignored)}: QWalk ignores unknown keywords, so it ran to the end with its defaults"
-        return _result(Verdict.failed, reason + " instead", methods[-1] if methods else None), methods
-    return _judge_finished(run, methods, reader), methods
+        return _result(Verdict.failed, reason + " instead", methods[-1] if methods else None)
+    return _judge_finished(run, methods, needs, reader)
 
 
 def _target(run: RunFiles, method: str | None) -> int | None:
@@ -269,7 +308,8 @@ def _target(run: RunFiles, method: str | None) -> int | None:
     return wanted[-1] if wanted else None
 
 
-def _judge_finished(run: RunFiles, methods: list[dict[str, Any]], reader: QWalkReader) -> ReadResult:
+def _judge_finished(run: RunFiles, methods: list[dict[str, Any]], needs: list[sampling.Need | None],
+                    reader: QWalkReader) -> ReadResult:
     i = _target(run, reader.method)
     if i is None:
         return _result(Verdict.failed, f"no {reader.method} METHOD section in {run.run_id}")
@@ -281,10 +321,12 @@ def _judge_finished(run: RunFiles, methods: list[dict[str, Any]], reader: QWalkR
                                            f"labelled '{run.label(i)}'", res)
         if res["energy"] is None:
             return _result(Verdict.failed, f"{where}: the energy is not a finite number", res)
-        more, why = _more_blocks(res, reader)
-        if more:
-            return _result(Verdict.incomplete, f"{where} needs more blocks: {why}", res, more=more,
-                           outputs=outputs)
+        need = needs[i]
+        if need is not None and need.verdict is sampling.Verdict.at_limit:
+            return _result(Verdict.failed, f"{where}: {need.why}", res, outputs=outputs)
+        if need is not None and need.verdict is sampling.Verdict.more:
+            return _result(Verdict.incomplete, f"{where} needs more blocks: {need.why}", res,
+                           more=_more_blocks(need), outputs=outputs)
         return _result(Verdict.complete, f"{where} finished: {_progress(res)}", res, outputs=outputs)
     if kind in OPTIMIZERS:
         if not converged(run, i):
@@ -317,37 +359,15 @@ def _progress(res: dict[str, Any]) -> str:
     return text
 
 
-def _more_blocks(res: dict[str, Any], reader: QWalkReader) -> tuple[dict[str, Any], str]:
-    """``({"nblock": total blocks wanted}, why)`` if min_blocks or target_error is unmet, else empty.
-
-    The target is planned by :func:`stats.samples_to_target` (low-noise windowed error, stop on
-    its 95 % upper bound), computed in :func:`summarize` as ``res["_wanted"]``.
-    """
-    blocks = int(res["blocks"] or 0)
-    warmup = int(res.get("warmup") or 0)
-    used, err, target = blocks - warmup, res["error"], reader.target_error
-    wanted = res.pop("_wanted", None)
-    wants: list[tuple[int, str]] = []
-    if reader.total_blocks is not None and blocks < reader.total_blocks:
-        wants.append((reader.total_blocks - blocks, f"{blocks} of {reader.total_blocks} blocks so far"))
-    if used < reader.min_blocks and not _planned_blocks_done(blocks, warmup, reader):
-        wants.append((reader.min_blocks - used,
-                      f"{used} blocks after warm-up, fewer than min_blocks={reader.min_blocks}"))
-    if target is not None and (err is None or used < 2 or wanted is None):
-        wants.append((max(used, 1), f"no error bar yet (target {target:.3g} Ha)"))
-    elif target is not None and wanted[0] > 0:
-        wants.append((wanted[0] - used, wanted[1]))
-    if not wants:
-        return {}, ""
-    return {"nblock": blocks + max(max(n for n, _ in wants), 1)}, "; ".join(why for _, why in wants)
+def _need(res: dict[str, Any], published: sampling.Published | None, reader: QWalkReader) -> sampling.Need:
+    """What a VMC/DMC section still needs (:func:`sampling.judge`, with the plan's ``total_blocks``)."""
+    blocks, warmup = int(res["blocks"] or 0), int(res.get("warmup") or 0)
+    return sampling.judge(published, blocks, warmup, reader.limits(), reader.total_blocks)
 
 
-def _planned_blocks_done(blocks: int, warmup: int, reader: QWalkReader) -> bool:
-    """The plan asked for at least ``min_blocks`` blocks, all ran, and the warm-up took no more than
-    their first fifth -- the part gosling's own rule treats as possible warm-up (it measures the
-    tail from ``n // 5``). Such a run is not extended just because warm-up dropped a block or two."""
-    total = reader.total_blocks
-    return total is not None and blocks >= total >= reader.min_blocks and warmup <= total // 5
+def _more_blocks(need: sampling.Need) -> dict[str, Any]:
+    """The Writer's continuation: ``{"nblock": total blocks}`` when more are needed, else nothing."""
+    return {"nblock": need.blocks} if need.verdict is sampling.Verdict.more else {}
 
 
 def _more_iterations(run: RunFiles, i: int) -> dict[str, Any]:
@@ -369,8 +389,7 @@ def _outputs(run: RunFiles, i: int) -> dict[str, str]:
 def _result(verdict: Verdict, reason: str, results: dict[str, Any] | None = None, *,
             more: dict[str, Any] | None = None, outputs: dict[str, str] | None = None,
             retry: bool = False) -> ReadResult:
-    public = {k: v for k, v in (results or {}).items() if not k.startswith("_")}  # "_wanted": planning only
-    return ReadResult(verdict=verdict, reason=reason, results=public, more=more or {},
+    return ReadResult(verdict=verdict, reason=reason, results=dict(results or {}), more=more or {},
                       outputs=outputs or {}, retry=retry)
 
 

@@ -1,16 +1,19 @@
-"""Toy Reader: the same verdicts as the PyQMC MC Reader, from ``blocks.json``."""
+"""Toy Reader: the sampling verdicts every series-publishing Reader gives (:mod:`autogenv2.sampling`),
+read from ``blocks.json``."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 from pydantic import Field
 
+from ... import sampling
+from ...sampling import SamplingReader, missing_output
 from ...states import Verdict
 from ..base import ReadResult
 from ..failures import last_error_line
-from ..pyqmc.reader import MCReader, missing_output
 from .writer import OUTPUT
 
 
@@ -30,8 +33,8 @@ def read_blocks(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     return np.asarray(energy, dtype=float), weights
 
 
-class ToyReader(MCReader):
-    """The PyQMC MC Reader's verdicts (same options, warm-up 0 by default), read from ``blocks.json``."""
+class ToyReader(SamplingReader):
+    """The shared sampling verdicts (target error, min/max blocks), read from ``blocks.json``."""
 
     warmup: int = Field(0, ge=0, description="blocks dropped from the start of the series")
 
@@ -48,3 +51,14 @@ class ToyReader(MCReader):
         except (OSError, ValueError, KeyError, TypeError) as exc:
             return ReadResult(verdict=Verdict.failed, reason=f"{path.name} or params.json unreadable: {exc}")
         return self.judge(energy, weights, requested, OUTPUT)
+
+    def judge(self, energy: np.ndarray, weights: np.ndarray | None, requested: int, output: str) -> ReadResult:
+        """The verdict for a block series (tests and benchmarks judge series without files)."""
+        return sampling.read_result(self, energy, weights, self.warmup, requested, {"hdf": output})
+
+    @classmethod
+    def block_series(cls, directory: Path, outputs: Mapping[str, Path],
+                     method: str) -> tuple[np.ndarray, np.ndarray | None] | None:
+        path = outputs.get("hdf", directory / OUTPUT)
+        return read_blocks(path) if path.exists() else None
+
