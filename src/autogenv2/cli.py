@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -25,7 +24,7 @@ SHORT_USAGE = ("usage: autogenv2 COMMAND [ARGS]...   (autogenv2 --help, autogenv
 def run(plan: Path = typer.Argument(..., metavar="PLAN", help="plan file (.toml or .json)"),
         watch: bool = typer.Option(False, "--watch", help="repeat passes until every job is done or failed"),
         interval: float = typer.Option(5.0, help="seconds between passes with --watch"),
-        root: Optional[Path] = typer.Option(None, help="where job directories live (default: plan's root)"),
+        root: Path | None = typer.Option(None, help="where job directories live (default: plan's root)"),
         retry_failed: bool = typer.Option(False, "--retry-failed", help="give failed elements another go"),
         wait: float = typer.Option(0.0, help="seconds to wait for another run holding the lock")) -> None:
     """Reconcile the plan with its job directories and take the next steps.
@@ -33,13 +32,14 @@ def run(plan: Path = typer.Argument(..., metavar="PLAN", help="plan file (.toml 
     Example: autogenv2 run examples/h2/plan.toml --watch
     """
     from . import display
-    from .ensemble import reconcile_file, watch as watch_plan
-    from .fastpath import plan_fingerprint
+    from .ensemble import reconcile_file
+    from .ensemble import watch as watch_plan
 
     if watch:
         with display.Progress(console) as progress:
             report = watch_plan(plan, interval, progress.update, retry_failed=retry_failed, root=root)
-        the_root = plan_fingerprint(plan, root)[0]
+        assert report.root is not None
+        the_root = report.root
     else:
         report, the_root = reconcile_file(plan, root=root, retry_failed=retry_failed, wait=wait)
         display.print_pass(console, report)
@@ -65,7 +65,7 @@ def status(target: Path = typer.Argument(..., metavar="TARGET", help="plan file 
 @app.command(short_help=COMMANDS["results"])
 def results(target: Path = typer.Argument(..., metavar="TARGET", help="plan file or root directory"),
             format: str = typer.Option("table", "--format", "-f", help="table, csv or json"),
-            output: Optional[Path] = typer.Option(None, "--output", "-o", help="write to this file")) -> None:
+            output: Path | None = typer.Option(None, "--output", "-o", help="write to this file")) -> None:
     """Energies and error bars of every element (one row each).
 
     Example: autogenv2 results examples/h2/plan.toml -f csv -o h2.csv
@@ -77,8 +77,9 @@ def results(target: Path = typer.Argument(..., metavar="TARGET", help="plan file
 
 @app.command(short_help=COMMANDS["cancel"])
 def cancel(plan: Path = typer.Argument(..., metavar="PLAN", help="plan file"),
-           jobs: Optional[list[str]] = typer.Argument(None, metavar="JOBS",
-                                                      help="job ids (default: all)")) -> None:
+           jobs: list[str] | None = typer.Argument(None, metavar="JOBS",
+                                                      help="job ids (default: all)"),
+           wait: float = typer.Option(60.0, help="seconds to wait for a `run` holding the lock")) -> None:
     """Cancel the running attempts of jobs and mark them failed ("cancelled by user").
 
     Example: autogenv2 cancel plan.toml r1.40
@@ -86,13 +87,13 @@ def cancel(plan: Path = typer.Argument(..., metavar="PLAN", help="plan file"),
     from .cancel import cancel_jobs
     from .plan import load_plan
 
-    for line in cancel_jobs(load_plan(plan), jobs or []):
+    for line in cancel_jobs(load_plan(plan), jobs or [], wait=wait):
         console.print(line, markup=False, highlight=False)
 
 
 @app.command(short_help=COMMANDS["report"])
 def report(target: Path = typer.Argument(..., metavar="TARGET", help="plan file or root directory"),
-           out: Optional[Path] = typer.Option(None, "--out",
+           out: Path | None = typer.Option(None, "--out",
                                               help="output directory (default: <root>/report)")) -> None:
     """PNG plots and one HTML page: timestep extrapolation, scans, twists, optimization, block traces.
 
@@ -108,9 +109,9 @@ def report(target: Path = typer.Argument(..., metavar="TARGET", help="plan file 
 
 @app.command(short_help=COMMANDS["inspect"])
 def inspect(run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="a QWalk run directory"),
-            run_id: Optional[str] = typer.Option(None, "--run-id", help="only this run (input file name)"),
-            stdout: Optional[Path] = typer.Option(None, "--stdout", help="the run's captured stdout"),
-            exit_code: Optional[int] = typer.Option(None, "--exit-code", help="the run's exit code"),
+            run_id: str | None = typer.Option(None, "--run-id", help="only this run (input file name)"),
+            stdout: Path | None = typer.Option(None, "--stdout", help="the run's captured stdout"),
+            exit_code: int | None = typer.Option(None, "--exit-code", help="the run's exit code"),
             as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
     """The Reader's verdict on any QWalk run directory, made by autogenv2 or by hand.
 
@@ -126,7 +127,7 @@ def inspect(run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="a QWalk
 
 @app.command(short_help=COMMANDS["describe"])
 def describe(code: str = typer.Argument(..., metavar="CODE", help="pyscf, pyqmc, qwalk or toy"),
-             method: Optional[str] = typer.Argument(None, metavar="METHOD",
+             method: str | None = typer.Argument(None, metavar="METHOD",
                                                     help="one method (default: all)")) -> None:
     """Every option a step of CODE/METHOD accepts: type, default, unit and one line of help.
 
@@ -192,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.exit_code or 0)
     except KeyboardInterrupt:
         return _interrupted()
-    except Exception as exc:  # noqa: BLE001 - the one place that reports unexpected errors
+    except Exception as exc:
         if type(exc).__name__ == "Abort" and isinstance(exc.__cause__, KeyboardInterrupt):
             return _interrupted()  # older click turns Ctrl-C into Abort
         code = _usage_error(exc)

@@ -19,20 +19,32 @@ an error names the file, job, step and key.
 from __future__ import annotations
 
 import difflib
-import json
-import tomllib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .codes import get_method
 from .codes.base import format_validation_error
 from .errors import OptionError, PlanError
+from .lock import read_plan_file
 from .naming import check_name
 from .preflight import check_step, refuse_strings
+from .profiles import DEFAULT_PROFILE, load_profiles
 from .runners.base import Resources
 from .templates import expand_foreach, expand_scans
+
+if TYPE_CHECKING:
+    from .codes.base import Writer
+    from .profiles import MachineProfile
 
 STEP_KEYS = {"name", "code", "method", "runner", "resources", "max_retries", "max_attempts", "max_core_hours",
              "after"}
@@ -48,7 +60,8 @@ class Step(BaseModel):
     method: str
     after: str | None = None
     """The step whose outputs this one takes (and waits for); None for a job's first step."""
-    runner: str = "local"
+    runner: str = DEFAULT_PROFILE
+    """The machine profile the step runs on (profiles.py)."""
     resources: Resources = Field(default_factory=Resources)
     max_retries: int = Field(3, ge=0, le=100)
     """Consecutive failed attempts retried before the element fails."""
@@ -57,6 +70,8 @@ class Step(BaseModel):
     max_core_hours: float | None = Field(None, gt=0)
     """Wall time × cores of all attempts before the element fails (None: no cap)."""
     options: dict[str, Any] = Field(default_factory=dict)
+    _writer: Any = PrivateAttr(default=None)
+    """The Writer :meth:`check` built, reused by the program check of ``run``."""
 
     @field_validator("name")
     @classmethod
@@ -83,9 +98,16 @@ class Step(BaseModel):
         """Build the Writer and Reader once so every option error surfaces now (see preflight.py)."""
         writer_cls, reader_cls = get_method(self.code, self.method)
         writer_opts, reader_opts = self.split_options(where)
-        writer = writer_cls.build(where, writer_opts)
+        writer = cast("Writer", writer_cls.build(where, writer_opts))
         reader_cls.build(where, {**reader_opts, **writer.reader_hints()})
-        check_step(self, writer, where)  # type: ignore[arg-type]
+        check_step(self, writer, where)
+        self._writer = writer
+
+    def writer(self, where: str) -> Writer:
+        """The Writer of this step's options (the one :meth:`check` built, if it ran)."""
+        if self._writer is None:
+            self._writer = get_method(self.code, self.method)[0].build(where, self.split_options(where)[0])
+        return self._writer  # type: ignore[no-any-return]
 
     def spec(self) -> dict[str, Any]:
         """The JSON form stored in status.json and compared with later plans."""
@@ -108,7 +130,7 @@ class Job(BaseModel):
         return check_name(value, "job id")
 
     @model_validator(mode="after")
-    def _chain_by_default(self) -> "Job":
+    def _chain_by_default(self) -> Job:
         """A step that names no ``after`` takes its inputs from the step before it."""
         for previous, step in zip(self.steps, self.steps[1:]):
             if step.after is None:
@@ -125,14 +147,19 @@ class Plan(BaseModel):
     jobs: list[Job]
     machines: Path | None = None
     source: Path | None = None
+    _profiles: Any = PrivateAttr(default=None)
 
-    def check(self) -> "Plan":
+    def profiles(self) -> dict[str, MachineProfile]:
+        """The machine profiles of the plan, read and validated once."""
+        if self._profiles is None:
+            self._profiles = load_profiles(self.machines)
+        return self._profiles  # type: ignore[no-any-return]
+
+    def check(self) -> Plan:
         """Refuse duplicate ids and step names, and any bad option, naming them."""
-        from .profiles import load_profiles
-
         seen: set[str] = set()
         where_file = f"{self.source}: " if self.source else ""
-        profiles = load_profiles(self.machines)
+        profiles = self.profiles()
         for job in self.jobs:
             if job.id in seen:
                 raise PlanError(f"{where_file}duplicate job id {job.id!r}")
@@ -153,24 +180,13 @@ class Plan(BaseModel):
 
 
 def load_plan(path: Path, root: Path | None = None) -> Plan:
-    """Read and validate a plan file (``.toml`` or ``.json``)."""
+    """Read and validate a plan file (``.toml`` or ``.json``), parsed once per process (lock.read_plan_file)."""
     path = Path(path)
+    found = read_plan_file(path, root)
+    if found.problem:
+        raise PlanError(found.problem)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PlanError(f"{path}: cannot read plan file ({exc.strerror})") from None
-    except UnicodeDecodeError as exc:
-        raise PlanError(f"{path}: not UTF-8 text (byte {exc.start}); a plan file is TOML or JSON text") from None
-    try:
-        raw = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        raise PlanError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {exc}") from None
-    except RecursionError:
-        raise PlanError(f"{path}: nested too deeply to be a plan") from None
-    if not isinstance(raw, dict):
-        raise PlanError(f"{path}: the top level must be a table (JSON object)")
-    try:
-        return plan_from_dict(raw, source=path, root=root)
+        return plan_from_dict(found.raw, source=path, root=root)
     except RecursionError:
         raise PlanError(f"{path}: nested too deeply to be a plan") from None
 
@@ -229,11 +245,11 @@ def _expand_job(entry: Any, template: list[Any], prefix: str, index: int) -> dic
                             f"({', '.join(str(n) for n in names)})")
         if not isinstance(value, dict):
             raise PlanError(f"{where}: {key!r} must be a table of options for that step")
-    steps: list[dict[str, Any]] = []
+    steps: list[Step] = []
     previous: dict[str, Any] | None = None
-    for index, raw in enumerate(steps_raw):
+    for number, raw in enumerate(steps_raw):
         if not isinstance(raw, dict):
-            raise PlanError(f"{where}: steps[{index}] must be a table")
+            raise PlanError(f"{where}: steps[{number}] must be a table")
         name = raw.get("name")
         merged = {**raw, **(overrides.get(name, {}) if isinstance(name, str) else {})}
         if "after" not in merged and previous is not None:
@@ -243,11 +259,11 @@ def _expand_job(entry: Any, template: list[Any], prefix: str, index: int) -> dic
             merged["after"] = previous.get("name")
         previous = merged
         expanded = expand_foreach(merged, f"{where}, step {merged.get('name')!r}")
-        steps += [_make_step(s, where, index) for s in expanded]
+        steps += [_make_step(s, where, number) for s in expanded]
     return {"id": job_id, "steps": steps, "variables": variables}
 
 
-def _make_step(merged: dict[str, Any], where: str, index: int) -> dict[str, Any]:
+def _make_step(merged: dict[str, Any], where: str, index: int) -> Step:
     merged = {k: v for k, v in merged.items() if k != "_foreach"}
     for key in ("name", "code", "method"):
         if not isinstance(merged.get(key), str):
@@ -257,8 +273,7 @@ def _make_step(merged: dict[str, Any], where: str, index: int) -> dict[str, Any]
     fixed["options"] = {k: v for k, v in merged.items() if k not in STEP_KEYS}
     refuse_strings(Step, {k: v for k, v in fixed.items() if k != "options"}, step_where)
     try:
-        Step.model_validate(fixed)
+        return Step.model_validate(fixed)  # a Step instance: the Plan does not validate it again
     except ValidationError as exc:
         raise PlanError(format_validation_error(step_where, exc)) from None
-    return fixed
 

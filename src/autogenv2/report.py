@@ -25,7 +25,7 @@ import numpy as np
 
 from . import analysis
 from .states import State
-from .store import iter_status
+from .results_table import iter_status
 from .templates import value_label
 
 MC_METHODS = ("vmc", "dmc")
