@@ -46,6 +46,21 @@ if TYPE_CHECKING:
     from .codes.base import Writer
     from .profiles import MachineProfile
 
+class Memo:
+    """A value a model computes once from its fields; equal to every other Memo, so that models still
+    compare (and round-trip) by their fields alone."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value: Any = None
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Memo)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 STEP_KEYS = {"name", "code", "method", "runner", "resources", "max_retries", "max_attempts", "max_core_hours",
              "after"}
 
@@ -70,7 +85,7 @@ class Step(BaseModel):
     max_core_hours: float | None = Field(None, gt=0)
     """Wall time × cores of all attempts before the element fails (None: no cap)."""
     options: dict[str, Any] = Field(default_factory=dict)
-    _writer: Any = PrivateAttr(default=None)
+    _writer: Memo = PrivateAttr(default_factory=Memo)
     """The Writer :meth:`check` built, reused by the program check of ``run``."""
 
     @field_validator("name")
@@ -101,13 +116,13 @@ class Step(BaseModel):
         writer = cast("Writer", writer_cls.build(where, writer_opts))
         reader_cls.build(where, {**reader_opts, **writer.reader_hints()})
         check_step(self, writer, where)
-        self._writer = writer
+        self._writer.value = writer
 
     def writer(self, where: str) -> Writer:
         """The Writer of this step's options (the one :meth:`check` built, if it ran)."""
-        if self._writer is None:
-            self._writer = get_method(self.code, self.method)[0].build(where, self.split_options(where)[0])
-        return self._writer  # type: ignore[no-any-return]
+        if self._writer.value is None:
+            self._writer.value = get_method(self.code, self.method)[0].build(where, self.split_options(where)[0])
+        return self._writer.value  # type: ignore[no-any-return]
 
     def spec(self) -> dict[str, Any]:
         """The JSON form stored in status.json and compared with later plans."""
@@ -147,13 +162,13 @@ class Plan(BaseModel):
     jobs: list[Job]
     machines: Path | None = None
     source: Path | None = None
-    _profiles: Any = PrivateAttr(default=None)
+    _profiles: Memo = PrivateAttr(default_factory=Memo)
 
     def profiles(self) -> dict[str, MachineProfile]:
         """The machine profiles of the plan, read and validated once."""
-        if self._profiles is None:
-            self._profiles = load_profiles(self.machines)
-        return self._profiles  # type: ignore[no-any-return]
+        if self._profiles.value is None:
+            self._profiles.value = load_profiles(self.machines)
+        return self._profiles.value  # type: ignore[no-any-return]
 
     def check(self) -> Plan:
         """Refuse duplicate ids and step names, and any bad option, naming them."""
