@@ -85,8 +85,6 @@ class Step(BaseModel):
     max_core_hours: float | None = Field(None, gt=0)
     """Wall time × cores of all attempts before the element fails (None: no cap)."""
     options: dict[str, Any] = Field(default_factory=dict)
-    _writer: Memo = PrivateAttr(default_factory=Memo)
-    """The Writer :meth:`check` built, reused by the program check of ``run``."""
 
     @field_validator("name")
     @classmethod
@@ -116,13 +114,10 @@ class Step(BaseModel):
         writer = cast("Writer", writer_cls.build(where, writer_opts))
         reader_cls.build(where, {**reader_opts, **writer.reader_hints()})
         check_step(self, writer, where)
-        self._writer.value = writer
 
     def writer(self, where: str) -> Writer:
-        """The Writer of this step's options (the one :meth:`check` built, if it ran)."""
-        if self._writer.value is None:
-            self._writer.value = get_method(self.code, self.method)[0].build(where, self.split_options(where)[0])
-        return self._writer.value  # type: ignore[no-any-return]
+        """A Writer of this step's options (built anew: keeping one per step costs more than building it)."""
+        return cast("Writer", get_method(self.code, self.method)[0].build(where, self.split_options(where)[0]))
 
     def spec(self) -> dict[str, Any]:
         """The JSON form stored in status.json and compared with later plans."""
