@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Optional
 
 import typer
 from rich.console import Console
@@ -24,7 +25,7 @@ SHORT_USAGE = ("usage: autogenv2 COMMAND [ARGS]...   (autogenv2 --help, autogenv
 def run(plan: Path = typer.Argument(..., metavar="PLAN", help="plan file (.toml or .json)"),
         watch: bool = typer.Option(False, "--watch", help="repeat passes until every job is done or failed"),
         interval: float = typer.Option(5.0, help="seconds between passes with --watch"),
-        root: Path | None = typer.Option(None, help="where job directories live (default: plan's root)"),
+        root: Optional[Path] = typer.Option(None, help="where job directories live (default: plan's root)"),
         retry_failed: bool = typer.Option(False, "--retry-failed", help="give failed elements another go"),
         wait: float = typer.Option(0.0, help="seconds to wait for another run holding the lock")) -> None:
     """Reconcile the plan with its job directories and take the next steps.
@@ -32,8 +33,7 @@ def run(plan: Path = typer.Argument(..., metavar="PLAN", help="plan file (.toml 
     Example: autogenv2 run examples/h2/plan.toml --watch
     """
     from . import display
-    from .ensemble import reconcile_file
-    from .ensemble import watch as watch_plan
+    from .ensemble import reconcile_file, watch as watch_plan
 
     if watch:
         with display.Progress(console) as progress:
@@ -65,7 +65,7 @@ def status(target: Path = typer.Argument(..., metavar="TARGET", help="plan file 
 @app.command(short_help=COMMANDS["results"])
 def results(target: Path = typer.Argument(..., metavar="TARGET", help="plan file or root directory"),
             format: str = typer.Option("table", "--format", "-f", help="table, csv or json"),
-            output: Path | None = typer.Option(None, "--output", "-o", help="write to this file")) -> None:
+            output: Optional[Path] = typer.Option(None, "--output", "-o", help="write to this file")) -> None:
     """Energies and error bars of every element (one row each).
 
     Example: autogenv2 results examples/h2/plan.toml -f csv -o h2.csv
@@ -77,8 +77,7 @@ def results(target: Path = typer.Argument(..., metavar="TARGET", help="plan file
 
 @app.command(short_help=COMMANDS["cancel"])
 def cancel(plan: Path = typer.Argument(..., metavar="PLAN", help="plan file"),
-           jobs: list[str] | None = typer.Argument(None, metavar="JOBS",
-                                                      help="job ids (default: all)"),
+           jobs: Optional[list[str]] = typer.Argument(None, metavar="JOBS", help="job ids (default: all)"),
            wait: float = typer.Option(60.0, help="seconds to wait for a `run` holding the lock")) -> None:
     """Cancel the running attempts of jobs and mark them failed ("cancelled by user").
 
@@ -93,7 +92,7 @@ def cancel(plan: Path = typer.Argument(..., metavar="PLAN", help="plan file"),
 
 @app.command(short_help=COMMANDS["report"])
 def report(target: Path = typer.Argument(..., metavar="TARGET", help="plan file or root directory"),
-           out: Path | None = typer.Option(None, "--out",
+           out: Optional[Path] = typer.Option(None, "--out",
                                               help="output directory (default: <root>/report)")) -> None:
     """PNG plots and one HTML page: timestep extrapolation, scans, twists, optimization, block traces.
 
@@ -109,9 +108,9 @@ def report(target: Path = typer.Argument(..., metavar="TARGET", help="plan file 
 
 @app.command(short_help=COMMANDS["inspect"])
 def inspect(run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="a QWalk run directory"),
-            run_id: str | None = typer.Option(None, "--run-id", help="only this run (input file name)"),
-            stdout: Path | None = typer.Option(None, "--stdout", help="the run's captured stdout"),
-            exit_code: int | None = typer.Option(None, "--exit-code", help="the run's exit code"),
+            run_id: Optional[str] = typer.Option(None, "--run-id", help="only this run (input file name)"),
+            stdout: Optional[Path] = typer.Option(None, "--stdout", help="the run's captured stdout"),
+            exit_code: Optional[int] = typer.Option(None, "--exit-code", help="the run's exit code"),
             as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
     """The Reader's verdict on any QWalk run directory, made by autogenv2 or by hand.
 
@@ -127,7 +126,7 @@ def inspect(run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="a QWalk
 
 @app.command(short_help=COMMANDS["describe"])
 def describe(code: str = typer.Argument(..., metavar="CODE", help="pyscf, pyqmc, qwalk or toy"),
-             method: str | None = typer.Argument(None, metavar="METHOD",
+             method: Optional[str] = typer.Argument(None, metavar="METHOD",
                                                     help="one method (default: all)")) -> None:
     """Every option a step of CODE/METHOD accepts: type, default, unit and one line of help.
 
@@ -193,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.exit_code or 0)
     except KeyboardInterrupt:
         return _interrupted()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - the one place that reports unexpected errors
         if type(exc).__name__ == "Abort" and isinstance(exc.__cause__, KeyboardInterrupt):
             return _interrupted()  # older click turns Ctrl-C into Abort
         code = _usage_error(exc)
