@@ -88,3 +88,36 @@ def test_a_busy_root_is_one_line_for_run_and_cancel(tmp_path: Path, command: lis
     assert code == EXIT_ERROR and "Traceback" not in out and "Timeout" not in out, out
     assert len(lines) == 1 and lines[0].startswith("error: another `autogenv2 run` is working on "), out
     assert "--wait SECONDS" in lines[0]
+
+
+def test_a_plan_file_is_read_again_only_when_it_or_its_machines_file_changes(tmp_path: Path) -> None:
+    from autogenv2.lock import COUNTS, read_plan_file
+
+    plan, machines = tmp_path / "plan.toml", tmp_path / "machines.toml"
+    machines.write_text('[machines.c]\nkind = "slurm"\n')
+    plan.write_text('machines = "machines.toml"\n' + PLAN)
+    before = COUNTS["plan_reads"]
+    first = read_plan_file(plan)
+    assert read_plan_file(plan) is first and COUNTS["plan_reads"] == before + 1
+    machines.write_text('[machines.c]\nkind = "slurm"\npartition = "other"\n')
+    second = read_plan_file(plan)
+    assert second.fingerprint != first.fingerprint and COUNTS["plan_reads"] == before + 2
+    plan.write_text('machines = "machines.toml"\n' + PLAN.replace("runs", "elsewhere"))
+    third = read_plan_file(plan)
+    assert third.root == tmp_path / "elsewhere" and COUNTS["plan_reads"] == before + 3
+    plan.write_text("[[steps]\n")
+    assert read_plan_file(plan).problem.startswith(f"{plan}: not valid TOML")
+
+
+def test_nested_holds_of_a_root_share_one_acquisition(tmp_path: Path) -> None:
+    from filelock import Timeout
+
+    from autogenv2.lock import COUNTS, root_lock
+
+    before = COUNTS["lock_acquisitions"]
+    with root_lock(tmp_path, 0), root_lock(tmp_path, 0):
+        assert COUNTS["lock_acquisitions"] == before + 1
+        with pytest.raises(Timeout):  # the file really is locked (for another process, or lock object)
+            FileLock(str(tmp_path / LOCK_FILE)).acquire(timeout=0.1)
+    with FileLock(str(tmp_path / LOCK_FILE)).acquire(timeout=0.1):  # released after the outer hold
+        pass

@@ -45,21 +45,16 @@ class PlanFile(NamedTuple):
     """One line naming the file when it could not be read or parsed (``raw`` is then empty)."""
 
 
-_READ: dict[tuple[str, str], tuple[tuple[int, int, int], PlanFile]] = {}
+_READ: dict[tuple[str, str], tuple[tuple[tuple[int, int, int], ...], PlanFile]] = {}
 _HELD: dict[str, tuple[FileLock, int]] = {}
 
 
 def read_plan_file(path: Path | str, root: Path | None = None) -> PlanFile:
-    """The plan file at ``path``, parsed once per process unless the file changed since."""
+    """The plan file at ``path``, parsed once per process unless it or its machine profile file changed."""
     path = Path(path)
-    try:
-        info = path.stat()
-        stamp = (info.st_mtime_ns, info.st_size, info.st_ino)
-    except OSError:
-        stamp = (0, -1, 0)
     key = (str(path.absolute()), str(root))
     cached = _READ.get(key)
-    if cached is not None and cached[0] == stamp and stamp[1] >= 0:
+    if cached is not None and cached[0] == _stamps(path, cached[1].raw) and cached[0][0][1] >= 0:
         return cached[1]
     data, raw, problem = _parse(path)
     COUNTS["plan_reads"] += 1
@@ -73,8 +68,21 @@ def read_plan_file(path: Path | str, root: Path | None = None) -> PlanFile:
             digest.update(b"missing machines file")
     digest.update(str(root_dir).encode())
     found = PlanFile(path, root_dir, digest.hexdigest(), raw, problem)
-    _READ[key] = (stamp, found)
+    _READ[key] = (_stamps(path, raw), found)
     return found
+
+
+def _stamps(path: Path, raw: dict[str, Any]) -> tuple[tuple[int, int, int], ...]:
+    """(modification time, size, inode) of the plan file and of its machine profile file, if it names one."""
+    files = [path] + ([path.parent / raw["machines"]] if isinstance(raw.get("machines"), str) else [])
+    stamps = []
+    for file in files:
+        try:
+            info = file.stat()
+            stamps.append((info.st_mtime_ns, info.st_size, info.st_ino))
+        except (OSError, ValueError):
+            stamps.append((0, -1, 0))
+    return tuple(stamps)
 
 
 def _parse(path: Path) -> tuple[bytes, dict[str, Any], str]:
