@@ -21,9 +21,9 @@ from autogenv2.runners.base import Resources, RunRequest, RunStatus
 SRC = Path(autogenv2.__file__).parent
 
 KNOWN = {
-    ("profiles.py", "local"): "DEFAULT_PROFILE: the name of the built-in profile (its kind comes from the registry)",
-    ("report.py", "pyqmc"): "judge: block series of PyQMC runs read by report.py (helper judge)",
-    ("report.py", "qwalk"): "judge: QWalk LINEAR iterations and block series read by report.py (helper judge)",
+    ("profiles.py", "local"): "DEFAULT_PROFILE: the built-in profile's name (its kind is from the registry)",
+    ("report.py", "pyqmc"): "block series of PyQMC runs read by report.py (helper judge)",
+    ("report.py", "qwalk"): "QWalk LINEAR iterations and block series read by report.py (helper judge)",
     ("preflight.py", "pyscf"): "PySCF molecule preflight keyed on the code name (unowned)",
     ("index.py", "qwalk"): "LOCAL_ENERGY_VARIANCE_CODES (helper writes)",
     ("cli.py", "qwalk"): "`autogenv2 inspect` is a QWalk-only command (imports codes.qwalk.inspect)",
@@ -40,7 +40,7 @@ def _own(path: str, name: str) -> bool:
 
 
 def _names(tree: ast.AST, modules: dict[str, str]) -> set[str]:
-    """Backend/code names this module's code mentions: string constants, imports of their modules, class names."""
+    """Backend/code names a module mentions: string constants, imports of their modules, class names."""
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in modules:
@@ -107,10 +107,11 @@ class EchoRunner:
     name = "echo"
     runs_here = False
     max_bundle = 4
-    settings: ClassVar[dict[str, tuple[str, ...]]] = {"dialect": ("a", "b")}
+    settings: ClassVar[dict[str, tuple[str, ...]]] = {"dialect": ("a", "b"), "site": ()}
 
-    def __init__(self, max_active: int | None = None, python: str | None = None, dialect: str = "a") -> None:
-        self.max_active, self.python, self.dialect = max_active or 3, python, dialect
+    def __init__(self, max_active: int | None = None, python: str | None = None, dialect: str = "a",
+                 site: str = "") -> None:
+        self.max_active, self.python, self.dialect, self.site = max_active or 3, python, dialect, site
 
     def start(self, request: RunRequest) -> str:
         return self.start_bundle([request])
@@ -141,12 +142,16 @@ def echo_backend(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.usefixtures("echo_backend")
 def test_a_registered_backend_is_a_profile_kind_with_its_own_settings(tmp_path: Path) -> None:
     path = tmp_path / "machines.toml"
-    path.write_text('[machines.e]\nkind = "echo"\ndialect = "b"\nbundle = 4\nmax_queued = 2\n')
+    path.write_text('[machines.e]\nkind = "echo"\ndialect = "b"\nsite = "any text"\nbundle = 4\n'
+                    'max_queued = 2\n')
     runner: Any = load_profiles(path)["e"].make_runner()
-    assert isinstance(runner, EchoRunner) and (runner.dialect, runner.max_active) == ("b", 2)
+    assert isinstance(runner, EchoRunner)
+    assert (runner.dialect, runner.site, runner.max_active) == ("b", "any text", 2)
     for text, message in (('dialect = "c"', r"dialect 'c': expected one of a, b"),
+                          ('site = "a\\nb"', r"site 'a\\nb': expected a single line of text"),
                           ("bundle = 5", r"bundle = 5: a echo runner bundles at most 4"),
-                          ('qos = "x"', r"echo has no QOS"), ('flavor = "torque"', r"flavor is a PBS setting")):
+                          ('qos = "x"', r"echo has no QOS"),
+                          ('flavor = "torque"', r"flavor is a PBS setting")):
         path.write_text(f'[machines.e]\nkind = "echo"\n{text}\n')
         with pytest.raises(PlanError, match=message):
             load_profiles(path)

@@ -38,7 +38,8 @@ def fast_noop_run(plan: Path, held: ExitStack) -> int | None:
         return None
     total = sum(counts.values())
     print("nothing to do: every job is done or failed")
-    print(f"{found.root}: {total} elements: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items())))
+    states = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+    print(f"{found.root}: {total} elements: {states}")
     failed = failed_rows(found.root) if counts.get("failed") or counts.get("blocked") else []
     if failed:
         print(failure_line(failed))

@@ -117,7 +117,8 @@ class Step(BaseModel):
 
     def writer(self, where: str) -> Writer:
         """A Writer of this step's options (built anew: keeping one per step costs more than building it)."""
-        return cast("Writer", get_method(self.code, self.method)[0].build(where, self.split_options(where)[0]))
+        writer_cls = get_method(self.code, self.method)[0]
+        return cast("Writer", writer_cls.build(where, self.split_options(where)[0]))
 
     def spec(self) -> dict[str, Any]:
         """The JSON form stored in status.json and compared with later plans."""
@@ -190,7 +191,7 @@ class Plan(BaseModel):
 
 
 def load_plan(path: Path, root: Path | None = None) -> Plan:
-    """Read and validate a plan file (``.toml`` or ``.json``), parsed once per process (lock.read_plan_file)."""
+    """Read and validate a plan file (``.toml`` or ``.json``), parsed once per process (lock.py)."""
     path = Path(path)
     found = read_plan_file(path, root)
     if found.problem:

@@ -10,8 +10,8 @@
     walltime = "02:00:00"     # partition, account, qos, extra, setup, launcher
     setup = ["module load gcc"]
 
-A profile named ``local`` (:data:`DEFAULT_PROFILE`) exists without any file (a file may redefine it). A step's own
-Resources win over the profile's field by field (see :meth:`MachineProfile.resources_for`).
+A profile named ``local`` (:data:`DEFAULT_PROFILE`) exists without any file (a file may redefine it).
+A step's own Resources win over the profile's field by field (see :meth:`MachineProfile.resources_for`).
 Nothing here names a backend: the kinds, each backend's own settings (PBS ``flavor``), its resource
 checks and how many attempts it may bundle come from the Runner classes of ``runners.BACKENDS``.
 """
@@ -42,7 +42,7 @@ class MachineProfile(BaseModel):
     """Throttle: becomes the runner's ``max_active`` (default: the runner's own)."""
     python: str = Field(default_factory=lambda: sys.executable)
     settings: dict[str, str] = Field(default_factory=dict)
-    """The backend's own keys (its Runner class's ``settings``), given flat in the table: ``flavor = "torque"``."""
+    """The backend's own keys (its Runner class's ``settings``), given flat: ``flavor = "torque"``."""
     resources: Resources = Field(default_factory=Resources)
     bundle: int = Field(default=1, ge=1, le=1000)
     """Pack up to this many attempts with equal resources into one allocation, run one after another."""
@@ -50,7 +50,7 @@ class MachineProfile(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _gather(cls, data: Any) -> Any:
-        """Move flat Resources keys (``partition = ...``) into ``resources``, backend keys into ``settings``."""
+        """Move flat Resources keys (``partition = ...``) to ``resources``, backend keys to ``settings``."""
         if not isinstance(data, dict):
             return data
         flat = {key: data[key] for key in Resources.model_fields if key in data}
@@ -78,10 +78,13 @@ class MachineProfile(BaseModel):
                 owners = [kind.upper() for kind in BACKENDS if key in _settings_of(kind)]
                 raise ValueError(f"{key} is {'a ' + '/'.join(owners) if owners else 'not a'} setting; "
                                  f"kind is {self.kind!r}")
-            if value not in backend.settings[key]:
-                raise ValueError(f"{key} {value!r}: expected one of {', '.join(backend.settings[key])}")
+            allowed = backend.settings[key]
+            if (allowed and value not in allowed) or any(c in value for c in "\n\r\0"):
+                raise ValueError(f"{key} {value!r}: expected " + (f"one of {', '.join(allowed)}" if allowed
+                                                                 else "a single line of text"))
         if self.bundle > backend.max_bundle:
-            raise ValueError(f"bundle = {self.bundle}: a {self.kind} runner bundles at most {backend.max_bundle}")
+            raise ValueError(f"bundle = {self.bundle}: a {self.kind} runner bundles at most "
+                             f"{backend.max_bundle}")
         backend.check_resources(self.resources)
         return self
 

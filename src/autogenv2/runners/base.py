@@ -71,7 +71,8 @@ class Runner(Protocol):
     max_bundle: int
     """Most requests :meth:`start_bundle` takes at once (1: no bundling; profiles may not ask for more)."""
     settings: dict[str, tuple[str, ...]]
-    """Profile keys of this backend alone and their allowed values (e.g. PBS ``flavor``)."""
+    """Profile keys of this backend alone and their allowed values (e.g. PBS ``flavor``; an empty tuple
+    allows any single line of text). A profile passes them to the constructor as keyword arguments."""
     max_active: int
     """How many of our attempts may be queued or running at once (throttling)."""
 
