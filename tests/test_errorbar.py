@@ -173,7 +173,7 @@ def test_the_optimize_reader_does_not_accept_a_swinging_trace(tmp_path: Path) ->
 
 
 def test_results_show_the_warmup_used_the_95_bound_and_reliable(tmp_path: Path) -> None:
-    from autogenv2 import store
+    from autogenv2 import results_table as store
     from autogenv2.states import State
     from autogenv2.status import ElementStatus, JobStatus
 

@@ -85,7 +85,7 @@ def test_step_resources_win_field_by_field(profile_file):
 
 @pytest.mark.parametrize("text, message", [
     ('[machines.c]\nkind = "slurm"\npartiton = "a"\n', r"\[machines.c\]: partiton: Extra inputs"),
-    ('[machines.c]\nkind = "lsf"\n', r"\[machines.c\]: kind: Input should be 'local', 'slurm' or 'pbs'"),
+    ('[machines.c]\nkind = "lsf"\n', r"\[machines.c\]: kind: unknown runner kind 'lsf'; known: local, slurm"),
     ('[machines.c]\nkind = "slurm"\nmax_queued = 0\n', r"max_queued: .*greater than or equal to 1"),
     ('[machines.c]\nkind = "slurm"\nnodes = "two"\n', r"\[machines.c\]: nodes: .*integer"),
     ('[machines.c]\nkind = "slurm"\npartition = "debug; rm -rf ~"\n', r"\[machines.c\]: resources.partition"),

@@ -18,8 +18,9 @@ import pytest
 from autogenv2.errors import PlanError, RunnerError
 from autogenv2.runners import get_runner
 from autogenv2.runners.base import Resources, RunRequest, read_markers
-from autogenv2.runners.script import render, slurm_directives, wrapper_request
+from autogenv2.runners.script import render, wrapper_request
 from autogenv2.runners.slurm import SlurmRunner
+from autogenv2.runners.slurm import directives as slurm_directives
 
 
 def _slurm_answers() -> bool:

@@ -12,7 +12,7 @@ _EXPORTS = {
     "PassReport": "ensemble", "reconcile": "ensemble", "watch": "ensemble",
     "AutogenError": "errors", "PlanConflict": "errors", "PlanError": "errors", "StatusError": "errors",
     "Job": "plan", "Plan": "plan", "Step": "plan", "load_plan": "plan", "plan_from_dict": "plan",
-    "results": "store", "State": "states",
+    "results": "results_table", "State": "states",
 }
 __all__ = sorted(_EXPORTS)
 __version__ = "0.1.0"

@@ -3,33 +3,44 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 
 
-def fast(args: list[str]) -> int | None:
+def fast(args: list[str], held: ExitStack) -> int | None:
     """A no-op ``run PLAN``, ``--help``, ``status`` and ``results`` without loading the CLI framework."""
     if len(args) == 2 and args[0] == "run" and not args[1].startswith("-"):
-        return fast_noop_run(Path(args[1]))
+        return fast_noop_run(Path(args[1]), held)
     from .quick import fast as quick
 
     return quick(args)
 
 
-def fast_noop_run(plan: Path) -> int | None:
-    """The answer of ``run PLAN`` when nothing can change (see fastpath.noop_states), else None."""
-    from .errors import EXIT_FAILED, EXIT_OK, AutogenError
-    from .fastpath import failed_rows, failure_line, noop_states
+def fast_noop_run(plan: Path, held: ExitStack) -> int | None:
+    """The answer of ``run PLAN`` when nothing can change (see fastpath.noop_counts), else None.
 
+    When the pass has work, the root's lock taken here stays in ``held`` for the full pass, which
+    shares it (and the plan file already read) instead of taking it again.
+    """
+    from .errors import EXIT_FAILED, EXIT_OK, AutogenError
+    from .fastpath import failed_rows, failure_line, has_index, noop_counts
+    from .lock import read_plan_file, root_lock
+
+    found = read_plan_file(plan)
+    if found.problem or not has_index(found.root):
+        return None  # the full CLI reports the problem, or makes the first pass
     try:
-        root, _fingerprint, counts = noop_states(plan, None, 0)
+        held.enter_context(root_lock(found.root))
     except AutogenError:
         return None  # let the full CLI report it
+    counts = noop_counts(found)
     if counts is None:
         return None
     total = sum(counts.values())
     print("nothing to do: every job is done or failed")
-    print(f"{root}: {total} elements: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items())))
-    failed = failed_rows(root) if counts.get("failed") or counts.get("blocked") else []
+    states = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+    print(f"{found.root}: {total} elements: {states}")
+    failed = failed_rows(found.root) if counts.get("failed") or counts.get("blocked") else []
     if failed:
         print(failure_line(failed))
     return EXIT_FAILED if failed else EXIT_OK
@@ -43,12 +54,13 @@ def safe_umask() -> None:
 def main(argv: list[str] | None = None) -> int:
     safe_umask()
     args = sys.argv[1:] if argv is None else argv
-    done = fast(args)
-    if done is not None:
-        return done
-    from .cli import main as cli_main
+    with ExitStack() as held:  # a root lock the fast path took, kept for the full pass
+        done = fast(args, held)
+        if done is not None:
+            return done
+        from .cli import main as cli_main
 
-    return cli_main(args)
+        return cli_main(args)
 
 
 if __name__ == "__main__":

@@ -1,23 +1,27 @@
 """``autogenv2 cancel``: stop running attempts and mark their elements failed."""
 from __future__ import annotations
 
-from .ensemble import RunnerPool, lock
+from .ensemble import RunnerPool
 from .errors import PlanError
 from .index import Index
 from .job import JobRun
+from .lock import root_lock
 from .plan import Plan
 from .states import State
 
 
-def cancel_jobs(plan: Plan, job_ids: list[str]) -> list[str]:
-    """Cancel the attempts in flight of ``job_ids`` (all jobs when empty); returns messages."""
+def cancel_jobs(plan: Plan, job_ids: list[str], wait: float = 60) -> list[str]:
+    """Cancel the attempts in flight of ``job_ids`` (all jobs when empty); returns messages.
+
+    Takes the root's lock like ``run`` (waiting up to ``wait`` seconds): a busy root is one LockedError line.
+    """
     known = {job.id for job in plan.jobs}
     unknown = [j for j in job_ids if j not in known]
     if unknown:
         raise PlanError(f"job {unknown[0]!r} is not in {plan.source or 'the plan'}")
     pool = RunnerPool(plan)
     messages: list[str] = []
-    with lock(plan.root).acquire(timeout=60), Index(plan.root) as index:
+    with root_lock(plan.root, wait), Index(plan.root) as index:
         runs = [JobRun(job, plan.root) for job in plan.jobs if not job_ids or job.id in job_ids]
         for run in runs:
             messages += _cancel_job(run, pool)

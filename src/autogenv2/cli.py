@@ -33,12 +33,12 @@ def run(plan: Path = typer.Argument(..., metavar="PLAN", help="plan file (.toml 
     """
     from . import display
     from .ensemble import reconcile_file, watch as watch_plan
-    from .fastpath import plan_fingerprint
 
     if watch:
         with display.Progress(console) as progress:
             report = watch_plan(plan, interval, progress.update, retry_failed=retry_failed, root=root)
-        the_root = plan_fingerprint(plan, root)[0]
+        assert report.root is not None
+        the_root = report.root
     else:
         report, the_root = reconcile_file(plan, root=root, retry_failed=retry_failed, wait=wait)
         display.print_pass(console, report)
@@ -76,8 +76,8 @@ def results(target: Path = typer.Argument(..., metavar="TARGET", help="plan file
 
 @app.command(short_help=COMMANDS["cancel"])
 def cancel(plan: Path = typer.Argument(..., metavar="PLAN", help="plan file"),
-           jobs: list[str] | None = typer.Argument(None, metavar="JOBS",
-                                                   help="job ids (default: all)")) -> None:
+           jobs: list[str] | None = typer.Argument(None, metavar="JOBS", help="job ids (default: all)"),
+           wait: float = typer.Option(60.0, help="seconds to wait for a `run` holding the lock")) -> None:
     """Cancel the running attempts of jobs and mark them failed ("cancelled by user").
 
     Example: autogenv2 cancel plan.toml r1.40
@@ -85,7 +85,7 @@ def cancel(plan: Path = typer.Argument(..., metavar="PLAN", help="plan file"),
     from .cancel import cancel_jobs
     from .plan import load_plan
 
-    for line in cancel_jobs(load_plan(plan), jobs or []):
+    for line in cancel_jobs(load_plan(plan), jobs or [], wait=wait):
         console.print(line, markup=False, highlight=False)
 
 

@@ -67,7 +67,7 @@ def plain_lines(rows: list[dict[str, Any]]) -> str:
 def print_status(console: Console, root: Path, only: list[str] | None = None, rescan: bool = False,
                  quiet_if_large: bool = False) -> None:
     """The status of every element under ``root`` (counts first when the ensemble is large)."""
-    from .store import rows_and_errors
+    from .results_table import rows_and_errors
 
     rows, errors = rows_and_errors(root, rescan, only, STATUS_COLUMNS)
     for error in errors:

@@ -8,21 +8,20 @@ two ``run`` invocations never act at once; ``--watch`` repeats passes.
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
-from filelock import Timeout
-
-from .errors import EXIT_ERROR, EXIT_FAILED, EXIT_OK, EXIT_RUNNING, AutogenError
-from .fastpath import failed_rows, lock, locked_error, noop_states, plan_fingerprint
+from .errors import EXIT_ERROR, EXIT_FAILED, EXIT_OK, EXIT_RUNNING, AutogenError, PlanError
+from .fastpath import failed_rows, has_index, noop_counts
 from .index import Index
 from .job import JobRun
+from .lock import read_plan_file, root_lock
 from .manager import Context
 from .plan import Plan, Step, load_plan
 from .preflight import check_programs
-from .profiles import MachineProfile, load_profiles
+from .profiles import MachineProfile
 from .progress import progress_line
 from .runners import Runner
 from .runners.base import Resources, RunRequest, RunStatus
@@ -48,6 +47,8 @@ class PassReport:
     """One line per running element (the first PROGRESS_LINES): blocks done of planned, error, time to go."""
     progress_more: int = 0
     """Running elements beyond those."""
+    root: Path | None = None
+    """The root directory the pass worked on."""
 
     @property
     def finished(self) -> bool:
@@ -67,7 +68,7 @@ class RunnerPool:
     """Runners by machine-profile name, created once per pass."""
 
     def __init__(self, plan: Plan) -> None:
-        self.profiles = load_profiles(plan.machines)
+        self.profiles = plan.profiles()
         self._runners: dict[str, Runner] = {}
 
     def _profile(self, name: str) -> MachineProfile:
@@ -84,8 +85,7 @@ class RunnerPool:
 
     def bundle_size(self, name: str) -> int:
         """How many attempts one allocation of this profile may carry (1 = no bundling)."""
-        profile = self._profile(name)
-        return profile.bundle if hasattr(self.get(name), "start_bundle") else 1
+        return self._profile(name).bundle  # a profile never asks more than its runner's max_bundle
 
     def resources(self, step: Step) -> Resources:
         """The profile's default resources overlaid with the step's own."""
@@ -95,30 +95,31 @@ class RunnerPool:
 def reconcile(plan: Plan, retry_failed: bool = False, wait: float = 0) -> PassReport:
     """One pass over the plan. Raises LockedError if another run holds the root."""
     check_programs(plan)
-    with _locked(plan.root, wait):
+    with root_lock(plan.root, wait):
         return _reconcile_indexed(plan, retry_failed)
-
-
-@contextmanager
-def _locked(root: Path, wait: float) -> Iterator[None]:
-    try:
-        with lock(root).acquire(timeout=wait):
-            yield
-    except Timeout:
-        raise locked_error(root) from None
 
 
 def reconcile_file(path: Path, root: Path | None = None, retry_failed: bool = False,
                    wait: float = 0) -> tuple[PassReport, Path]:
-    """A pass driven by a plan file, with the no-op fast path of :mod:`autogenv2.fastpath`."""
-    root_dir, fingerprint, counts = noop_states(path, root, wait) if not retry_failed else (None, "", None)
-    if counts is not None and root_dir is not None:
-        return PassReport(states=counts, failed=failed_rows(root_dir)), root_dir
-    fingerprint = fingerprint or plan_fingerprint(path, root)[1]
-    plan = load_plan(path, root=root)
-    check_programs(plan)
-    with _locked(plan.root, wait):
-        report = _reconcile_indexed(plan, retry_failed, fingerprint)
+    """A pass driven by a plan file: the file is parsed once, the root locked once.
+
+    With an index, the lock is taken first and a pass that would change nothing (fastpath.noop_counts)
+    ends there, before the plan is expanded; without one (first pass), the plan is validated before the
+    lock creates the root.
+    """
+    found = read_plan_file(path, root)
+    if found.problem:
+        raise PlanError(found.problem)
+    with ExitStack() as held:
+        if not retry_failed and has_index(found.root):
+            held.enter_context(root_lock(found.root, wait))
+            counts = noop_counts(found)
+            if counts is not None:
+                return PassReport(states=counts, failed=failed_rows(found.root), root=found.root), found.root
+        plan = load_plan(path, root=root)
+        check_programs(plan)
+        held.enter_context(root_lock(plan.root, wait))  # shared if held above
+        report = _reconcile_indexed(plan, retry_failed, found.fingerprint)
     return report, plan.root
 
 
@@ -129,6 +130,7 @@ def _reconcile_indexed(plan: Plan, retry_failed: bool, fingerprint: str = "") ->
         report, runs = _reconcile_locked(plan, retry_failed)
         index.update((run.status, run.is_finished()) for run in runs if run.status is not None)
         index.set_meta(dirty="0", plan=fingerprint if not report.errors else "")
+    report.root = plan.root
     return report
 
 
@@ -186,7 +188,7 @@ def flush_bundles(ctx: Context, pool: RunnerPool, report: PassReport) -> None:
             for start in range(0, len(group), size):
                 chunk = group[start:start + size]
                 try:
-                    job_id = pool.get(runner_name).start_bundle([request for request, _, _ in chunk])  # type: ignore[attr-defined]
+                    job_id = pool.get(runner_name).start_bundle([request for request, _, _ in chunk])
                 except AutogenError as exc:
                     report.errors.append(f"runner {runner_name!r}: bundle of {len(chunk)} not submitted ({exc})")
                     continue

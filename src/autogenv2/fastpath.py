@@ -2,80 +2,38 @@
 
 At 10,000 jobs, expanding and validating a plan costs seconds; when the plan file and machine
 profiles are byte-identical to those of the last complete pass, the index is clean, every job
-was final and no status file changed since, nothing can happen — so nothing is loaded.
+was final and no status file changed since, nothing can happen — so nothing is loaded. The plan
+file is read and the root locked through :mod:`autogenv2.lock`, once for the whole process.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import sys
-import tomllib
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from .errors import LockedError
 from .index import Index, open_synced
-
-if TYPE_CHECKING:
-    from filelock import FileLock
-
-LOCK_FILE = ".autogenv2.lock"
+from .lock import PlanFile, plan_fingerprint
 
 
-def plan_fingerprint(path: Path, root: Path | None = None) -> tuple[Path, str]:
-    """(root directory, hash of the plan file and its machine profiles) without expanding the plan."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-        raw = json.loads(data) if path.suffix == ".json" else tomllib.loads(data.decode())
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, json.JSONDecodeError):
-        data, raw = b"", {}  # the full load reports the problem properly
-    raw = raw if isinstance(raw, dict) else {}
-    digest = hashlib.blake2b(data, digest_size=16)
-    root_dir = Path(root) if root is not None else path.parent / str(raw.get("root", "."))
-    machines = raw.get("machines")
-    if isinstance(machines, str):
-        try:
-            digest.update((path.parent / machines).read_bytes())
-        except OSError:
-            digest.update(b"missing machines file")
-    digest.update(str(root_dir).encode())
-    return root_dir, digest.hexdigest()
+def has_index(root: Path) -> bool:
+    return (root / ".autogenv2" / "index.sqlite").is_file()
 
 
-def lock(root: Path) -> "FileLock":
-    """The root's lock (a file beside the job directories)."""
-    from filelock import FileLock
+def noop_counts(plan: PlanFile) -> dict[str, int] | None:
+    """Element counts by state if a pass over ``plan`` would do nothing, else None.
 
-    root.mkdir(mode=0o755, parents=True, exist_ok=True)
-    return FileLock(str(root / LOCK_FILE), mode=0o644)
-
-
-def locked_error(root: Path) -> LockedError:
-    return LockedError(f"another `autogenv2 run` is working on {root} (lock {root / LOCK_FILE}); "
-                       "wait for it to finish, or pass --wait SECONDS")
-
-
-def noop_states(path: Path, root: Path | None, wait: float) -> tuple[Path, str, dict[str, int] | None]:
-    """(root, fingerprint, element counts by state if the pass would do nothing, else None)."""
-    root_dir, fingerprint = plan_fingerprint(path, root)
-    if not (root_dir / ".autogenv2" / "index.sqlite").is_file():
-        return root_dir, fingerprint, None
-    from filelock import Timeout
-
-    try:
-        with lock(root_dir).acquire(timeout=wait), Index(root_dir) as index:
-            if index.meta("dirty") == "0" and index.meta("plan") == fingerprint and index.all_final():
-                counts = dict(index.db.execute("SELECT state, COUNT(*) FROM elements GROUP BY state").fetchall())
-                return root_dir, fingerprint, counts
-    except Timeout:
-        raise locked_error(root_dir) from None
-    return root_dir, fingerprint, None
+    The caller holds the root's lock (:func:`autogenv2.lock.root_lock`).
+    """
+    if plan.problem or not has_index(plan.root):
+        return None
+    with Index(plan.root) as index:
+        if index.meta("dirty") == "0" and index.meta("plan") == plan.fingerprint and index.all_final():
+            return dict(index.db.execute("SELECT state, COUNT(*) FROM elements GROUP BY state").fetchall())
+    return None
 
 
 def plan_is_known(root: Path, fingerprint: str) -> bool:
     """True when the last pass over ``root`` ran this very plan (same bytes) without errors."""
-    if not (root / ".autogenv2" / "index.sqlite").is_file():
+    if not has_index(root):
         return False
     with Index(root) as index:
         return index.meta("plan") == fingerprint

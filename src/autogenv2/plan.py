@@ -20,20 +20,47 @@ from __future__ import annotations
 
 import difflib
 import itertools
-import json
-import tomllib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .codes import get_method
 from .codes.base import format_validation_error
 from .errors import OptionError, PlanError
+from .lock import read_plan_file
 from .naming import check_name
 from .preflight import check_step, refuse_strings
+from .profiles import DEFAULT_PROFILE, load_profiles
 from .runners.base import Resources
 from .templates import expand_foreach, expand_scans
+
+if TYPE_CHECKING:
+    from .codes.base import Writer
+    from .profiles import MachineProfile
+
+class Memo:
+    """A value a model computes once from its fields; equal to every other Memo, so that models still
+    compare (and round-trip) by their fields alone."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value: Any = None
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Memo)
+
+    __hash__ = None  # type: ignore[assignment]
+
 
 STEP_KEYS = {"name", "code", "method", "runner", "resources", "max_retries", "max_attempts", "max_core_hours",
              "after"}
@@ -49,7 +76,8 @@ class Step(BaseModel):
     method: str
     after: str | None = None
     """The step whose outputs this one takes (and waits for); None for a job's first step."""
-    runner: str = "local"
+    runner: str = DEFAULT_PROFILE
+    """The machine profile the step runs on (profiles.py)."""
     resources: Resources = Field(default_factory=Resources)
     max_retries: int = Field(3, ge=0, le=100)
     """Consecutive failed attempts retried before the element fails."""
@@ -87,6 +115,11 @@ class Step(BaseModel):
         writer = writer_cls.build(where, writer_opts)
         reader_cls.build(where, {**reader_opts, **writer.reader_hints()})
         check_step(self, writer, where)
+
+    def writer(self, where: str) -> Writer:
+        """A Writer of this step's options (built anew: keeping one per step costs more than building it)."""
+        writer_cls = get_method(self.code, self.method)[0]
+        return writer_cls.build(where, self.split_options(where)[0])
 
     def spec(self) -> dict[str, Any]:
         """The JSON form stored in status.json and compared with later plans."""
@@ -126,14 +159,19 @@ class Plan(BaseModel):
     jobs: list[Job]
     machines: Path | None = None
     source: Path | None = None
+    _profiles: Memo = PrivateAttr(default_factory=Memo)
+
+    def profiles(self) -> dict[str, MachineProfile]:
+        """The machine profiles of the plan, read and validated once."""
+        if self._profiles.value is None:
+            self._profiles.value = load_profiles(self.machines)
+        return self._profiles.value  # type: ignore[no-any-return]
 
     def check(self) -> Plan:
         """Refuse duplicate ids and step names, and any bad option, naming them."""
-        from .profiles import load_profiles
-
         seen: set[str] = set()
         where_file = f"{self.source}: " if self.source else ""
-        profiles = load_profiles(self.machines)
+        profiles = self.profiles()
         for job in self.jobs:
             if job.id in seen:
                 raise PlanError(f"{where_file}duplicate job id {job.id!r}")
@@ -154,25 +192,13 @@ class Plan(BaseModel):
 
 
 def load_plan(path: Path, root: Path | None = None) -> Plan:
-    """Read and validate a plan file (``.toml`` or ``.json``)."""
+    """Read and validate a plan file (``.toml`` or ``.json``), parsed once per process (lock.py)."""
     path = Path(path)
+    found = read_plan_file(path, root)
+    if found.problem:
+        raise PlanError(found.problem)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PlanError(f"{path}: cannot read plan file ({exc.strerror})") from None
-    except UnicodeDecodeError as exc:
-        raise PlanError(f"{path}: not UTF-8 text (byte {exc.start}); "
-                        "a plan file is TOML or JSON text") from None
-    try:
-        raw = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        raise PlanError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {exc}") from None
-    except RecursionError:
-        raise PlanError(f"{path}: nested too deeply to be a plan") from None
-    if not isinstance(raw, dict):
-        raise PlanError(f"{path}: the top level must be a table (JSON object)")
-    try:
-        return plan_from_dict(raw, source=path, root=root)
+        return plan_from_dict(found.raw, source=path, root=root)
     except RecursionError:
         raise PlanError(f"{path}: nested too deeply to be a plan") from None
 
@@ -232,11 +258,11 @@ def _expand_job(entry: Any, template: list[Any], prefix: str, index: int) -> dic
                             f"({', '.join(str(n) for n in names)})")
         if not isinstance(value, dict):
             raise PlanError(f"{where}: {key!r} must be a table of options for that step")
-    steps: list[dict[str, Any]] = []
+    steps: list[Step] = []
     previous: dict[str, Any] | None = None
-    for index, raw in enumerate(steps_raw):
+    for number, raw in enumerate(steps_raw):
         if not isinstance(raw, dict):
-            raise PlanError(f"{where}: steps[{index}] must be a table")
+            raise PlanError(f"{where}: steps[{number}] must be a table")
         name = raw.get("name")
         merged = {**raw, **(overrides.get(name, {}) if isinstance(name, str) else {})}
         if "after" not in merged and previous is not None:
@@ -246,11 +272,11 @@ def _expand_job(entry: Any, template: list[Any], prefix: str, index: int) -> dic
             merged["after"] = previous.get("name")
         previous = merged
         expanded = expand_foreach(merged, f"{where}, step {merged.get('name')!r}")
-        steps += [_make_step(s, where, index) for s in expanded]
+        steps += [_make_step(s, where, number) for s in expanded]
     return {"id": job_id, "steps": steps, "variables": variables}
 
 
-def _make_step(merged: dict[str, Any], where: str, index: int) -> dict[str, Any]:
+def _make_step(merged: dict[str, Any], where: str, index: int) -> Step:
     merged = {k: v for k, v in merged.items() if k != "_foreach"}
     for key in ("name", "code", "method"):
         if not isinstance(merged.get(key), str):
@@ -260,8 +286,7 @@ def _make_step(merged: dict[str, Any], where: str, index: int) -> dict[str, Any]
     fixed["options"] = {k: v for k, v in merged.items() if k not in STEP_KEYS}
     refuse_strings(Step, {k: v for k, v in fixed.items() if k != "options"}, step_where)
     try:
-        Step.model_validate(fixed)
+        return Step.model_validate(fixed)  # a Step instance: the Plan does not validate it again
     except ValidationError as exc:
         raise PlanError(format_validation_error(step_where, exc)) from None
-    return fixed
 

@@ -232,22 +232,18 @@ def check_step(step: Step, writer: Writer, where: str) -> None:
 # ------------------------------------------------------------------ programs
 def check_programs(plan: Plan) -> None:
     """The program of every step that runs on this machine exists (once per code/method/options)."""
-    from .codes import get_method
-    from .profiles import load_profiles
-
-    profiles = load_profiles(plan.machines)
+    profiles = plan.profiles()
     seen: set[str] = set()
     where_file = f"{plan.source}: " if plan.source else ""
     for job in plan.jobs:
         for step in job.steps:
             profile = profiles.get(step.runner)
             key = json.dumps([step.code, step.method, step.options.get("python")], default=str)
-            if profile is None or profile.kind != "local" or key in seen:
+            if profile is None or not profile.runs_here or key in seen:
                 continue
             seen.add(key)
             where = f"{where_file}job {job.id!r}, step {step.name!r}"
-            writer_cls, _ = get_method(step.code, step.method)
-            writer = writer_cls.build(where, step.split_options(where)[0])
+            writer = step.writer(where)
             try:
                 writer.check_program()
             except AutogenError as exc:

@@ -55,7 +55,8 @@ def root_of(target: Path) -> Path:
         return target
     if not target.exists():
         raise AutogenError(f"{target}: no such plan file or root directory")
-    from .fastpath import plan_fingerprint, plan_is_known
+    from .fastpath import plan_is_known
+    from .lock import plan_fingerprint
 
     root, fingerprint = plan_fingerprint(target)
     if plan_is_known(root, fingerprint):  # byte-identical to the plan of the last clean pass
@@ -82,7 +83,7 @@ def results(target: Path, fmt: str = "table", output: Path | None = None) -> int
     """``autogenv2 results``: one row per element, as a table, CSV or JSON."""
     if fmt not in FORMATS:
         raise AutogenError(f"--format {fmt!r}: choose table, csv or json")
-    from .store import csv_text, rows
+    from .results_table import csv_text, rows
 
     root = root_of(target)
     if fmt == "table":

@@ -32,7 +32,7 @@ from .codes import Reader, Writer, get_method
 from .errors import PlanError
 from .sampling import SamplingReader
 from .states import State
-from .store import iter_status
+from .results_table import iter_status
 from .templates import value_label
 
 MC_METHODS = ("vmc", "dmc")

@@ -1,6 +1,7 @@
 """One package per simulation code. Each exposes ``METHODS``: method name → (Writer, Reader).
 
-Adding a code = adding a package here and its name to :data:`CODES`.
+Adding a code = adding a package ``codes/<name>/`` and one line in :data:`CODES` (docs/architecture.md,
+"Add a code"); plans, the Manager and ``describe`` reach it only through :func:`get_method`.
 """
 from __future__ import annotations
 
@@ -9,9 +10,15 @@ import importlib
 from ..errors import PlanError
 from .base import Reader, ReadResult, Writer
 
-CODES = ("pyscf", "pyqmc", "qwalk", "toy")
+CODES = (
+    "pyscf",
+    "pyqmc",
+    "qwalk",
+    "toy",
+)
+"""Package names under ``codes/``: the one registry line per code (listed in this order in errors)."""
 
-__all__ = ["CODES", "Reader", "ReadResult", "Writer", "get_method", "methods_of"]
+__all__ = ["CODES", "ReadResult", "Reader", "Writer", "get_method", "methods_of"]
 
 
 def methods_of(code: str) -> dict[str, tuple[type[Writer], type[Reader]]]:

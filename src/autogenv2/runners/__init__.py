@@ -1,6 +1,9 @@
-"""Runners: one small module per computer system behind the :class:`~.base.Runner` protocol.
+"""Runners: one self-contained module per computer system behind the :class:`~.base.Runner` contract.
 
-Adding a scheduler = adding a module and a line in :data:`BACKENDS`.
+Each backend module (``local.py``, ``slurm.py``, ``pbs.py``) holds its kind name, its directives,
+the options it reserves, its own profile settings and its bundling. Adding a scheduler = adding a
+module ``runners/<kind>.py`` and one line in :data:`BACKENDS`; machine profiles take their kinds
+from here (docs/architecture.md, "Add a scheduler").
 """
 from __future__ import annotations
 
@@ -8,16 +11,26 @@ import importlib
 from typing import Any
 
 from ..errors import PlanError
-from .base import Resources, Runner, RunRequest, RunStatus
+from .base import Resources, Runner, RunnerClass, RunRequest, RunStatus
 
-BACKENDS = {"local": "LocalRunner", "slurm": "SlurmRunner", "pbs": "PbsRunner"}
+BACKENDS = {
+    "local": "LocalRunner",
+    "slurm": "SlurmRunner",
+    "pbs": "PbsRunner",
+}
+"""Kind name (= module name) → Runner class name: the one registry line per scheduler."""
 
-__all__ = ["BACKENDS", "Resources", "RunRequest", "RunStatus", "Runner", "get_runner"]
+__all__ = ["BACKENDS", "Resources", "RunRequest", "RunStatus", "Runner", "get_runner", "runner_class"]
 
 
-def get_runner(kind: str, **options: Any) -> Runner:
-    """Instantiate the backend ``kind`` (imported lazily) with profile ``options``."""
+def runner_class(kind: str) -> RunnerClass:
+    """The Runner class of backend ``kind`` (its module imported on first use)."""
     if kind not in BACKENDS:
         raise PlanError(f"unknown runner kind {kind!r}; known: {', '.join(BACKENDS)}")
     module = importlib.import_module(f"{__name__}.{kind}")
-    return getattr(module, BACKENDS[kind])(**options)  # type: ignore[no-any-return]
+    return getattr(module, BACKENDS[kind])  # type: ignore[no-any-return]
+
+
+def get_runner(kind: str, **options: Any) -> Runner:
+    """Instantiate the backend ``kind`` with profile ``options`` (max_active, python, its settings)."""
+    return runner_class(kind)(**options)

@@ -58,14 +58,34 @@ class RunStatus:
 
 
 class Runner(Protocol):
-    """The contract of every backend (see runners/local.py for the smallest one)."""
+    """The contract of every backend (see runners/local.py for the smallest one).
+
+    A backend module ``runners/<kind>.py`` defines one class with these members and is registered by
+    one line in ``runners.BACKENDS``; nothing else in autogenv2 names it.
+    """
 
     name: str
+    """The kind: the module's name and its key in ``BACKENDS`` (``kind = ...`` in a machine profile)."""
+    runs_here: bool
+    """Runs programs on this machine, so ``run`` checks that each step's program exists first."""
+    max_bundle: int
+    """Most requests :meth:`start_bundle` takes at once (1: no bundling; profiles may not ask for more)."""
+    settings: dict[str, tuple[str, ...]]
+    """Profile keys of this backend alone and their allowed values (e.g. PBS ``flavor``; an empty tuple
+    allows any single line of text). A profile passes them to the constructor as keyword arguments."""
     max_active: int
     """How many of our attempts may be queued or running at once (throttling)."""
 
     def start(self, request: RunRequest) -> str:
         """Launch or submit; return the runner id (pid, SLURM job id, PBS job id)."""
+        ...
+
+    def start_bundle(self, requests: list[RunRequest]) -> str:
+        """Run up to ``max_bundle`` requests with equal resources one after another in one allocation.
+
+        Each request keeps its own token, directory and marker files, so :meth:`poll` reports them one by
+        one; the returned id is the allocation's.
+        """
         ...
 
     def poll(self, attempts: dict[str, tuple[str, Path]]) -> dict[str, RunStatus]:
@@ -78,6 +98,24 @@ class Runner(Protocol):
     def cancel(self, runner_id: str) -> None:
         """Stop the attempt; a finished one is not an error."""
         ...
+
+    @staticmethod
+    def check_resources(resources: Resources) -> None:
+        """Refuse (PlanError naming the field) what this backend could not submit; run at profile load."""
+        ...
+
+
+class RunnerClass(Protocol):
+    """A backend's class as profiles see it before making a runner: its class attributes and checks."""
+
+    name: str
+    runs_here: bool
+    max_bundle: int
+    settings: dict[str, tuple[str, ...]]
+
+    def check_resources(self, resources: Resources) -> None: ...
+
+    def __call__(self, **options: Any) -> Runner: ...
 
 
 def marker_dir(directory: Path) -> Path:

@@ -11,16 +11,20 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import ClassVar
 
-from ..errors import RunnerError
+from ..errors import PlanError, RunnerError
 from ..storage import read_json
-from .base import RunRequest, RunStatus, launch_argv, read_markers
+from .base import Resources, RunRequest, RunStatus, launch_argv, read_markers, walltime_seconds
 
 
 class LocalRunner:
     """Run attempts as local background processes, at most ``max_active`` at once."""
 
     name = "local"
+    runs_here = True
+    max_bundle = 1
+    settings: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     def __init__(self, max_active: int | None = None, python: str | None = None) -> None:
         self.max_active = max_active or max(1, os.cpu_count() or 1)
@@ -41,6 +45,12 @@ class LocalRunner:
             raise RunnerError(f"{directory}: the launch wrapper did not start (exit {launched.returncode}); "
                               f"see {request.stdout}")
         return str(read_json(started).get("pid", ""))
+
+    def start_bundle(self, requests: list[RunRequest]) -> str:
+        """Local processes are not bundled (``max_bundle`` is 1): one request, started as by :meth:`start`."""
+        if len(requests) != 1:
+            raise RunnerError(f"the local runner starts one request at a time, not {len(requests)}")
+        return self.start(requests[0])
 
     def poll(self, attempts: dict[str, tuple[str, Path]]) -> dict[str, RunStatus]:
         return {token: self._poll_one(token, runner_id, directory)
@@ -65,6 +75,14 @@ class LocalRunner:
             os.killpg(int(runner_id), signal.SIGTERM)
         except (ProcessLookupError, PermissionError):
             pass
+
+    @staticmethod
+    def check_resources(resources: Resources) -> None:
+        """Only the walltime matters here (the wrapper enforces it); scheduler fields are ignored."""
+        try:
+            walltime_seconds(resources.walltime)
+        except ValueError as exc:
+            raise PlanError(f"resources.walltime: {exc}") from None
 
 
 def _alive(pid: int, token: str) -> bool:

@@ -10,15 +10,37 @@ refuses commas in job names. Tested against a live one-node OpenPBS 23.06 server
 """
 from __future__ import annotations
 
+import math
 import re
 import sys
 from pathlib import Path
+from typing import ClassVar
 
 from ..errors import PlanError
-from .base import RunRequest, RunStatus, marker_dir
-from .script import JobRecord, combine, job_id_marker, pbs_directives, prepare, render, run_scheduler
+from ..naming import check_name
+from .base import Resources, RunRequest, RunStatus, marker_dir
+from .script import (
+    JobRecord,
+    bundle_resources,
+    check_batch_resources,
+    checked,
+    checked_extra,
+    checked_path,
+    combine,
+    counts,
+    hms,
+    job_id_marker,
+    memory,
+    prepare,
+    render,
+    run_scheduler,
+    seconds,
+)
 
 FLAVORS = ("pbspro", "torque")
+
+RESERVED = frozenset({"-N", "-o", "-e", "-j", "-S", "-J", "-k", "-v"})
+"""Options autogenv2 sets itself (or that would break polling); ``extra`` may not repeat them."""
 
 PHASE = {
     "Q": "queued", "H": "queued", "W": "queued", "T": "queued", "M": "queued",
@@ -46,10 +68,52 @@ WALLTIME_KILL = "job killed: walltime"
 """What PBS (OpenPBS and Torque) writes into the job's output when it kills a job at its walltime."""
 
 
+def check_qos(res: Resources) -> None:
+    if res.qos is not None:
+        raise PlanError(f"resources.qos {res.qos!r}: PBS has no QOS; use a queue (partition) or extra")
+
+
+def directives(requests: list[RunRequest], flavor: str) -> list[str]:
+    """``#PBS`` lines for PBS Pro (``select=``) or Torque (``nodes=N:ppn=P``)."""
+    res, first = bundle_resources(requests), requests[0]
+    check_qos(res)
+    markers = checked_path("directory", marker_dir(first.directory))
+    tokens = [check_name(r.token, "token") for r in requests]
+    options = [f"-N {tokens[0]}", "-j oe", f"-o {markers}/{tokens[0]}.pbs.out", "-S /bin/bash"]
+    if len(tokens) > 1:  # OpenPBS refuses ',' in a job name and names over ~230 characters
+        options.append(f"-v AG2_TOKENS={':'.join(tokens)}")
+    options += _select(res, flavor)
+    if (total := seconds(res)) is not None:
+        options.append(f"-l walltime={hms(total)}")
+    for field, flag in (("partition", "-q"), ("account", "-A")):
+        if getattr(res, field) is not None:
+            options.append(f"{flag} {checked(field, getattr(res, field)).group(0)}")
+    return [f"#PBS {option}" for option in options + checked_extra(RESERVED, res.extra)]
+
+
+def _select(res: Resources, flavor: str) -> list[str]:
+    """The node/cpu/memory request: ``select=`` chunks (PBS Pro) or ``nodes=N:ppn=P`` (Torque)."""
+    n, mem = counts(res), memory(res)
+    nodes = n.get("nodes", 1)
+    per_node = math.ceil(n["tasks"] / nodes) if "tasks" in n else 1
+    cpus = per_node * n.get("cpus_per_task", 1)
+    if flavor == "torque":
+        return ([f"-l nodes={nodes}:ppn={cpus}"] if n else []) + \
+            ([f"-l mem={mem[0] * nodes}{mem[1].lower()}b"] if mem is not None else [])
+    if not n and mem is None:
+        return []
+    chunk = f"select={nodes}:ncpus={cpus}" + (f":mpiprocs={per_node}" if "tasks" in n else "")
+    return [f"-l {chunk}" + (f":mem={mem[0]}{mem[1].lower()}b" if mem is not None else "")]
+
+
 class PbsRunner:
     """Submit attempts as PBS jobs named after their token; at most ``max_active`` of ours at once."""
 
     name = "pbs"
+    runs_here = False
+    max_bundle = 1000
+    settings: ClassVar[dict[str, tuple[str, ...]]] = {"flavor": FLAVORS}
+    """``flavor``: which qstat/qsub dialect the site speaks (default pbspro)."""
 
     def __init__(self, max_active: int | None = None, python: str | None = None,
                  flavor: str = "pbspro") -> None:
@@ -64,7 +128,7 @@ class PbsRunner:
 
     def start_bundle(self, requests: list[RunRequest]) -> str:
         """Run several small requests one after another in one job; poll them by their own tokens."""
-        script = render(pbs_directives(requests, self.flavor), requests, self.python, "PBS_JOBID")
+        script = render(directives(requests, self.flavor), requests, self.python, "PBS_JOBID")
         prepare(requests)
         foreground = ["-f"] if self.flavor == "pbspro" else []  # no lingering background qsub
         return run_scheduler(["qsub", *foreground], stdin=script).stdout.strip()
@@ -81,6 +145,11 @@ class PbsRunner:
 
     def cancel(self, runner_id: str) -> None:
         run_scheduler(["qdel", runner_id], benign=BENIGN)
+
+    @staticmethod
+    def check_resources(resources: Resources) -> None:
+        check_batch_resources(resources, RESERVED)
+        check_qos(resources)
 
     def _query(self, job_ids: list[str]) -> tuple[dict[str, JobRecord], dict[str, list[str]]]:
         """One ``qstat -f`` (``-x`` on PBS Pro for finished jobs) for ``job_ids``, or all jobs if empty."""

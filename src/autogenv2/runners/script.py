@@ -40,13 +40,6 @@ FIELD_RULES = {
 }
 """Pattern each text field must match in full, and the hint the error gives."""
 
-RESERVED = {
-    "slurm": {"-J", "--job-name", "-o", "--output", "-e", "--error", "-D", "--chdir", "--open-mode",
-              "-a", "--array", "-W", "--wait"},
-    "pbs": {"-N", "-o", "-e", "-j", "-S", "-J", "-k", "-v"},
-}
-"""Options autogenv2 sets itself (or that would break polling); ``extra`` may not repeat them."""
-
 WALLTIME_MARGIN = (GRACE_SECONDS + 5.0, 60.0)
 """The wrapper stops the program this much (2 % of the walltime, clipped to this range, in
 seconds) before the scheduler would, so the program gets its grace period and the exit file
@@ -71,14 +64,15 @@ def checked_path(what: str, path: Path) -> str:
     return text
 
 
-def checked_extra(backend: str, lines: list[str]) -> list[str]:
-    """``extra`` directive options: one option (and value) each, no shell syntax, none we set ourselves."""
+def checked_extra(reserved: frozenset[str], lines: list[str]) -> list[str]:
+    """``extra`` directive options: one option (and value) each, no shell syntax, none of the backend's
+    ``reserved`` options (those autogenv2 sets itself or that would break polling)."""
     for line in lines:
         match = _EXTRA.fullmatch(line) if isinstance(line, str) else None
         if match is None:
             raise PlanError(f"resources.extra {line!r}: expected one option such as '--constraint=x' or "
                             "'-l place=scatter' (letters, digits and . _ + : @ , = / - only)")
-        if match.group(1) in RESERVED[backend]:
+        if match.group(1) in reserved:
             raise PlanError(f"resources.extra {line!r}: autogenv2 sets {match.group(1)} itself")
     return list(lines)
 
@@ -138,64 +132,12 @@ def bundle_resources(requests: list[RunRequest]) -> Resources:
     return first.model_copy(update={"walltime": None if total is None else str(total)})
 
 
-def check_resources(backend: str, res: Resources) -> None:
-    """Every check the directives make, without rendering (used when a machine profile is loaded)."""
-    counts(res), memory(res), seconds(res), checked_extra(backend, res.extra), checked_setup(res.setup)
+def check_batch_resources(res: Resources, reserved: frozenset[str]) -> None:
+    """Every check a batch backend's directives make, without rendering (run when a profile is loaded)."""
+    counts(res), memory(res), seconds(res), checked_extra(reserved, res.extra), checked_setup(res.setup)
     for field in ("partition", "account", "qos"):
         if getattr(res, field) is not None:
             checked(field, getattr(res, field))
-    if backend == "pbs" and res.qos is not None:
-        raise PlanError(f"resources.qos {res.qos!r}: PBS has no QOS; use a queue (partition) or extra")
-
-
-def slurm_directives(requests: list[RunRequest]) -> list[str]:
-    """``#SBATCH`` lines: job name = the token(s), output appended to the first request's stdout."""
-    res, first = bundle_resources(requests), requests[0]
-    directory = checked_path("directory", first.directory)
-    options = [f"--job-name={','.join(check_name(r.token, 'token') for r in requests)}",
-               f"--output={directory}/{check_name(first.stdout, 'stdout file')}", "--open-mode=append",
-               f"--chdir={directory}"]
-    flags = {"nodes": "--nodes", "tasks": "--ntasks", "cpus_per_task": "--cpus-per-task"}
-    options += [f"{flags[field]}={value}" for field, value in counts(res).items()]
-    if (mem := memory(res)) is not None:
-        options.append(f"--mem={mem[0]}{mem[1]}")
-    if (total := seconds(res)) is not None:
-        options.append(f"--time={total // 86400}-{hms(total % 86400)}")
-    for field, flag in (("partition", "--partition"), ("account", "--account"), ("qos", "--qos")):
-        if getattr(res, field) is not None:
-            options.append(f"{flag}={checked(field, getattr(res, field)).group(0)}")
-    return [f"#SBATCH {option}" for option in options + checked_extra("slurm", res.extra)]
-
-
-def pbs_directives(requests: list[RunRequest], flavor: str) -> list[str]:
-    """``#PBS`` lines for PBS Pro (``select=``) or Torque (``nodes=N:ppn=P``)."""
-    res, first = bundle_resources(requests), requests[0]
-    markers = checked_path("directory", marker_dir(first.directory))
-    log = f"{markers}/{check_name(first.token, 'token')}.pbs.out"
-    tokens = [check_name(r.token, "token") for r in requests]
-    options = [f"-N {tokens[0]}", "-j oe", f"-o {log}", "-S /bin/bash"]
-    if len(tokens) > 1:  # OpenPBS refuses ',' in a job name and names over ~230 characters
-        options.append(f"-v AG2_TOKENS={':'.join(tokens)}")
-    n, mem = counts(res), memory(res)
-    nodes = n.get("nodes", 1)
-    per_node = math.ceil(n["tasks"] / nodes) if "tasks" in n else 1
-    cpus = per_node * n.get("cpus_per_task", 1)
-    if flavor == "torque":
-        if n:
-            options.append(f"-l nodes={nodes}:ppn={cpus}")
-        if mem is not None:
-            options.append(f"-l mem={mem[0] * nodes}{mem[1].lower()}b")
-    elif n or mem is not None:
-        chunk = f"select={nodes}:ncpus={cpus}" + (f":mpiprocs={per_node}" if "tasks" in n else "")
-        options.append(f"-l {chunk}" + (f":mem={mem[0]}{mem[1].lower()}b" if mem is not None else ""))
-    if (total := seconds(res)) is not None:
-        options.append(f"-l walltime={hms(total)}")
-    if res.qos is not None:
-        raise PlanError(f"resources.qos {res.qos!r}: PBS has no QOS; use a queue (partition) or extra")
-    for field, flag in (("partition", "-q"), ("account", "-A")):
-        if getattr(res, field) is not None:
-            options.append(f"{flag} {checked(field, getattr(res, field)).group(0)}")
-    return [f"#PBS {option}" for option in options + checked_extra("pbs", res.extra)]
 
 
 def wrapper_request(request: RunRequest) -> RunRequest:
@@ -245,7 +187,7 @@ def run_scheduler(argv: list[str], *, stdin: str | None = None,
                   benign: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
     """Run a scheduler command; a non-zero return is a RunnerError(stderr) unless its stderr is benign."""
     try:
-        done = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=120)
+        done = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=120, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise RunnerError(f"{argv[0]}: {exc}") from None
     if done.returncode != 0:

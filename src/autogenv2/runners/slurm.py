@@ -10,9 +10,31 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import ClassVar
 
-from .base import RunRequest, RunStatus
-from .script import JobRecord, combine, job_id_marker, prepare, render, run_scheduler, slurm_directives
+from ..naming import check_name
+from .base import Resources, RunRequest, RunStatus
+from .script import (
+    JobRecord,
+    bundle_resources,
+    check_batch_resources,
+    checked,
+    checked_extra,
+    checked_path,
+    combine,
+    counts,
+    hms,
+    job_id_marker,
+    memory,
+    prepare,
+    render,
+    run_scheduler,
+    seconds,
+)
+
+RESERVED = frozenset({"-J", "--job-name", "-o", "--output", "-e", "--error", "-D", "--chdir", "--open-mode",
+                      "-a", "--array", "-W", "--wait"})
+"""Options autogenv2 sets itself (or that would break polling); ``extra`` may not repeat them."""
 
 SQUEUE = ["squeue", "--me", "--noheader", "--states=all", "--format=%i|%T|%r|%j"]
 """All our jobs, finished ones included; the name goes last since only it may contain '|'."""
@@ -36,10 +58,32 @@ BENIGN_CANCEL = ("already completing or completed", "Invalid job id")
 """scancel complaints that mean "nothing left to cancel"."""
 
 
+def directives(requests: list[RunRequest]) -> list[str]:
+    """``#SBATCH`` lines: job name = the token(s), output appended to the first request's stdout."""
+    res, first = bundle_resources(requests), requests[0]
+    directory = checked_path("directory", first.directory)
+    options = [f"--job-name={','.join(check_name(r.token, 'token') for r in requests)}",
+               f"--output={directory}/{check_name(first.stdout, 'stdout file')}", "--open-mode=append",
+               f"--chdir={directory}"]
+    flags = {"nodes": "--nodes", "tasks": "--ntasks", "cpus_per_task": "--cpus-per-task"}
+    options += [f"{flags[field]}={value}" for field, value in counts(res).items()]
+    if (mem := memory(res)) is not None:
+        options.append(f"--mem={mem[0]}{mem[1]}")
+    if (total := seconds(res)) is not None:
+        options.append(f"--time={total // 86400}-{hms(total % 86400)}")
+    for field, flag in (("partition", "--partition"), ("account", "--account"), ("qos", "--qos")):
+        if getattr(res, field) is not None:
+            options.append(f"{flag}={checked(field, getattr(res, field)).group(0)}")
+    return [f"#SBATCH {option}" for option in options + checked_extra(RESERVED, res.extra)]
+
+
 class SlurmRunner:
     """Submit attempts as SLURM batch jobs named after their token; at most ``max_active`` of ours at once."""
 
     name = "slurm"
+    runs_here = False
+    max_bundle = 1000
+    settings: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     def __init__(self, max_active: int | None = None, python: str | None = None) -> None:
         self.max_active = max_active or 50
@@ -50,7 +94,7 @@ class SlurmRunner:
 
     def start_bundle(self, requests: list[RunRequest]) -> str:
         """Run several small requests one after another in one allocation; poll them by their own tokens."""
-        script = render(slurm_directives(requests), requests, self.python, "SLURM_JOB_ID")
+        script = render(directives(requests), requests, self.python, "SLURM_JOB_ID")
         prepare(requests)
         return run_scheduler(["sbatch", "--parsable"], stdin=script).stdout.strip().split(";")[0]
 
@@ -72,6 +116,10 @@ class SlurmRunner:
 
     def cancel(self, runner_id: str) -> None:
         run_scheduler(["scancel", runner_id], benign=BENIGN_CANCEL)
+
+    @staticmethod
+    def check_resources(resources: Resources) -> None:
+        check_batch_resources(resources, RESERVED)
 
     def _query(self) -> tuple[dict[str, JobRecord], dict[str, list[str]]]:
         """One ``squeue``: records by job id, and job ids by token (a bundle's name lists its tokens)."""

@@ -1,8 +1,9 @@
 """Results: one row per job element, served from the root's index (rebuilt from status files)."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from .errors import AutogenError
 from .index import open_synced
@@ -49,7 +50,7 @@ def csv_text(table: list[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-def results(root: Path | str) -> "Any":
+def results(root: Path | str) -> Any:
     """All results under ``root`` as a pandas DataFrame (one row per job element)."""
     import pandas as pd
 
