@@ -12,22 +12,22 @@ import pytest
 
 import autogenv2
 from autogenv2.codes import CODES, methods_of
-from autogenv2.errors import PlanError
+from autogenv2.codes.toy.writer import ToyWriter
+from autogenv2.errors import OptionError, PlanError
 from autogenv2.plan import plan_from_dict
 from autogenv2.profiles import load_profiles
+from autogenv2.progress import progress_line
 from autogenv2.runners import BACKENDS, runner_class
 from autogenv2.runners.base import Resources, RunRequest, RunStatus
+from autogenv2.states import State
+from autogenv2.status import ElementStatus
 
 SRC = Path(autogenv2.__file__).parent
 
 KNOWN = {
     ("profiles.py", "local"): "DEFAULT_PROFILE: the built-in profile's name (its kind is from the registry)",
-    ("report.py", "pyqmc"): "block series of PyQMC runs read by report.py (helper judge)",
-    ("report.py", "qwalk"): "QWalk LINEAR iterations and block series read by report.py (helper judge)",
-    ("preflight.py", "pyscf"): "PySCF molecule preflight keyed on the code name (unowned)",
     ("index.py", "qwalk"): "LOCAL_ENERGY_VARIANCE_CODES (helper writes)",
     ("cli.py", "qwalk"): "`autogenv2 inspect` is a QWalk-only command (imports codes.qwalk.inspect)",
-    ("codes/toy/reader.py", "pyqmc"): "toy reuses PyQMC's MCReader (judge: a code-neutral sampling module)",
 }
 """Where a backend or code is still named outside its own module, with why; nothing else may be."""
 
@@ -75,9 +75,12 @@ def _mentions() -> dict[tuple[str, str], int]:
 
 
 def test_no_backend_or_code_is_named_outside_its_module_and_registry() -> None:
-    strays = sorted(set(_mentions()) - set(KNOWN))
+    mentions = set(_mentions())
+    strays = sorted(mentions - set(KNOWN))
     assert not strays, ("named outside its own module and registry line (move it into the backend/code, or "
                         f"add a reason to KNOWN): {strays}")
+    stale = sorted(set(KNOWN) - mentions)
+    assert not stale, f"KNOWN entries that no longer occur (remove them from KNOWN): {stale}"
 
 
 def test_the_scan_finds_a_stray_name() -> None:
@@ -175,3 +178,40 @@ def test_a_registered_code_is_usable_in_a_plan(monkeypatch: pytest.MonkeyPatch, 
     plan = plan_from_dict({"root": str(tmp_path), "steps": [{"name": "a", "code": "echo", "method": "mc"}],
                            "jobs": [{"id": "j"}]})
     assert plan.jobs[0].steps[0].code == "echo"
+
+
+class CountingWriter(ToyWriter):
+    """A code outside the package whose total counts iterations and whose own load check refuses a mean."""
+
+    sampling_unit: ClassVar[str] = "iterations"
+
+    def preflight(self, where: str) -> None:
+        if self.mean > 0:
+            raise OptionError(f"{where}: option 'mean': {self.mean} > 0 is not a bound state")
+
+
+@pytest.fixture
+def counting_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    module = types.ModuleType("autogenv2.codes.counting")
+    module.METHODS = {"mc": (CountingWriter, methods_of("toy")["mc"][1])}  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "autogenv2.codes.counting", module)
+    monkeypatch.setattr("autogenv2.codes.CODES", (*CODES, "counting"))
+
+
+@pytest.mark.usefixtures("counting_code")
+def test_a_registered_codes_own_checks_and_unit_are_used_at_load_and_in_progress(tmp_path: Path) -> None:
+    """Preflight calls every step's Writer.preflight; the sampling guard and progress use sampling_unit."""
+    def plan(**options: object) -> None:
+        plan_from_dict({"root": str(tmp_path), "steps": [
+            {"name": "a", "code": "toy", "method": "mc", "mean": 1.0},
+            {"name": "b", "code": "counting", "method": "mc", **options}], "jobs": [{"id": "j"}]})
+
+    plan(mean=-1.0, nblocks=10**4)
+    with pytest.raises(OptionError, match=r"^job 'j', step 'b': option 'mean': 0.5 > 0 is not a bound state$"):
+        plan(mean=0.5)
+    with pytest.raises(OptionError, match=r"option 'nblocks': 20000 is far beyond .*\(> 10000 iterations\); "
+                                          r"even at 1 s each it costs ≥ 5.56 core-hours"):
+        plan(mean=-1.0, nblocks=20_000)
+    element = ElementStatus(name="b", code="counting", method="mc", spec={"options": {}},
+                            writer={"nblocks": 40}, state=State.needs_more, result={"iterations": [{}] * 3})
+    assert progress_line("j/b", element) == "j/b: 3/40 iterations"

@@ -57,7 +57,8 @@ class Writer(Options):
 
     The Manager applies its policies (health fixes, walltime sizing, continuations) through the
     capabilities a Writer declares, never by option names: ``sampling`` (its first entry is the
-    total), ``timestep_option``, :meth:`limit_attempt` and :meth:`extend`.
+    total) and ``sampling_unit``, ``timestep_option``, :meth:`limit_attempt` and :meth:`extend`; the
+    plan's load checks call :meth:`preflight` and :meth:`check_program`.
     """
 
     consumes: ClassVar[tuple[str, ...]] = ()
@@ -65,6 +66,9 @@ class Writer(Options):
     sampling: ClassVar[tuple[str, ...]] = ()
     """Options whose increase means "sample more of the same run" (e.g. nblocks); the first is the
     run's sampling total (raised to sample more)."""
+    sampling_unit: ClassVar[str] = "blocks"
+    """What the sampling total counts ("blocks" or "iterations"): the key under which the Reader reports
+    how many are done, the word progress lines show, and the scale of the plausibility check at load."""
     timestep_option: ClassVar[str | None] = None
     """The option holding the time step (halved when a population blows up), or None."""
     attempt_limit_option: ClassVar[str] = "attempt_limit"
@@ -110,6 +114,10 @@ class Writer(Options):
         """
         done = getattr(self, "blocks_done", None)
         return int(done(directory)) if callable(done) else None
+
+    def preflight(self, where: str) -> None:
+        """Checks of this run's options made when the plan loads, beyond their types (e.g. that a molecule
+        builds); raise OptionError as one line starting with ``where``. The default checks nothing."""
 
     def check_program(self) -> None:
         """Raise ProgramNotFoundError when the program this run starts is missing here.

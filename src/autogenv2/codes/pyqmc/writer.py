@@ -171,6 +171,7 @@ class OptimizeWriter(PyQMCWriter):
     output = "opt.hdf5"
     counter = "energy"
     sampling = ("max_iterations",)
+    sampling_unit = "iterations"
 
     max_iterations: int = Field(10, ge=1, description="total iterations over all attempts")
     vmc_nblocks: int = Field(10, ge=1)

@@ -112,6 +112,12 @@ class SCFWriter(Writer):
         if self.cas is not None and (self.lattice is not None or min(self.cas) < 1):
             raise ValueError("cas = [ncas, nelecas] needs a molecule and two positive integers")
 
+    def preflight(self, where: str) -> None:
+        """The molecule builds: basis and ECP names, the atoms, the electrons against spin and method."""
+        from .molecule import KEYS, check_molecule  # imports PySCF: only when a plan has a PySCF step
+
+        check_molecule({key: getattr(self, key) for key in KEYS}, where)
+
     def write(self, directory: Path, inputs: Mapping[str, Path]) -> list[str]:
         params = self.model_dump(exclude={"python"})
         params["chkfile"] = "mf.chk"

@@ -22,6 +22,7 @@ class OptimizerWriter(QWalkWriter):
     """OPTIMIZE/LINEAR: ``repeats`` consecutive METHOD sections; ``resume`` starts from own .wfout."""
 
     sampling = ("iterations",)
+    sampling_unit = "iterations"
 
     iterations: int | None = Field(None, ge=1)
     repeats: int = Field(1, ge=1, description="identical METHOD sections in a row (autogen's convention)")
