@@ -104,7 +104,7 @@ class JobRun:
                 continue
             manager = self.manager(element.name)
             for _ in range(MAX_STEPS_PER_PASS):
-                action = manager.step(ctx)
+                action = manager.advance(ctx)
                 if action is None:
                     break
                 self.save()

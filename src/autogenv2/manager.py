@@ -1,6 +1,7 @@
 """Level 2: a Manager drives one job element to the completion its Reader demands.
 
-``step()`` makes at most one transition and returns what it did (or None when it must wait)::
+``advance()`` makes at most one transition and returns what it did (or None when it must wait); a
+plan *step* is an entry of the plan, which one Manager drives::
 
     planned --write inputs--> ready --start attempt--> running --read--> done
                                  ^                        |  \\--> needs_more --start--> running
@@ -90,8 +91,8 @@ class Manager:
         status.writer = self.writer.model_dump(mode="json")
 
     # -- the one public operation ----------------------------------------------------
-    def step(self, ctx: Context) -> str | None:
-        """Advance by one transition; return a description, or None if there is nothing to do now."""
+    def advance(self, ctx: Context) -> str | None:
+        """Make one transition; return a description, or None if there is nothing to do now."""
         state = self.status.state
         if state is State.planned:
             return self._write()
