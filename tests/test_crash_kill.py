@@ -161,14 +161,16 @@ def check_invariants(root: Path) -> None:
             assert markers <= set(recorded), f"{where}: started but never recorded: {markers - set(recorded)}"
             abandoned = {a.token for a in element.attempts if a.reason == "never started (abandoned)"}
             for token in abandoned:  # claimed by autogenv2, so its launch can never run the program
-                assert (job_dir / element.name / ".autogenv2" / f"{token}.claim").exists(), f"{where}: {token}"
+                claim = job_dir / element.name / ".autogenv2" / f"{token}.claim"
+                assert claim.exists(), f"{where}: {token}"
             missing = [t for t in recorded if t not in markers and t not in abandoned]
             assert missing in ([], recorded[-1:]), f"{where}: attempts without a start marker: {missing}"
             if missing:
                 assert element.attempts[-1].phase == "submitting", f"{where}: {element.attempts[-1]}"
             starts_file = job_dir / element.name / "starts.txt"
             starts = len(starts_file.read_text().split()) if starts_file.exists() else 0
-            assert starts <= len(markers), f"{where}: the program started {starts} times for {len(markers)} markers"
+            assert starts <= len(markers), (f"{where}: the program started {starts} times for {len(markers)} "
+                                            "markers")
 
 
 def outcome(root: Path) -> dict[str, Any]:
@@ -193,7 +195,7 @@ def assert_same(got: dict[str, Any], want: dict[str, Any]) -> None:
         assert new["state"] == ref["state"] == "done", key
         assert new["attempts"] == ref["attempts"] == new["starts"], (key, new["attempts"], new["starts"])
         assert len(new["series"]) == len(ref["series"]), key
-        assert max(abs(a - b) for a, b in zip(new["series"], ref["series"])) <= 1e-12, key
+        assert max(abs(a - b) for a, b in zip(new["series"], ref["series"], strict=True)) <= 1e-12, key
         for name in ("energy", "error", "blocks"):
             assert new["result"][name] == pytest.approx(ref["result"][name], abs=1e-12), (key, name)
 

@@ -49,7 +49,7 @@ def test_every_check_has_a_fix_entry() -> None:
     assert set(health.FIXES) == {"equilibration", "population", "spikes"}
 
 
-def _run_toy(root: Path, **options: object) -> "object":
+def _run_toy(root: Path, **options: object) -> object:
     from autogenv2 import Job, Plan, Step, watch
     from autogenv2.status import JobStatus
 

@@ -128,9 +128,9 @@ MISTAKES = {
                                     "'max_retries': expected an integer, got the string '3' (write it "
                                     "without quotes)"),
     "nblocks = 10^12": Mistake(TOY.format(a="nblocks = 1_000_000_000_000"), WATCH, 1, STEP_A + "option "
-                               "'nblocks': 1000000000000 is far beyond any plausible run (> 1e+06 blocks); even at "
-                               "0.01 s each it costs ≥ 2.78e+06 core-hours. Lower it, or set max_core_hours "
-                               "to allow it"),
+                               "'nblocks': 1000000000000 is far beyond any plausible run (> 1e+06 blocks); "
+                               "even at 0.01 s each it costs ≥ 2.78e+06 core-hours. Lower it, or set "
+                               "max_core_hours to allow it"),
     "no [[jobs]]": Mistake(TOY.format(a="").split("[[jobs]]")[0], RUN, 1, "error: plan.toml: no jobs: add at "
                            "least one [[jobs]] table with an 'id', or a [[scans]] table"),
     "steps not [[steps]]": Mistake('steps = "a"\n[[jobs]]\nid = "j"\n', RUN, 1,

@@ -88,7 +88,8 @@ def test_resources_change_applies_without_redo(h2_copy: Path) -> None:
 def test_walkers_change_redoes_the_element(h2_copy: Path) -> None:
     text = (h2_copy / "plan.toml").read_text()
     dmc_at = text.index('method = "dmc"')
-    (h2_copy / "plan.toml").write_text(text[:dmc_at] + text[dmc_at:].replace("nconfig = 100", "nconfig = 120", 1))
+    changed = text[dmc_at:].replace("nconfig = 100", "nconfig = 120", 1)
+    (h2_copy / "plan.toml").write_text(text[:dmc_at] + changed)
     assert states(load_job(h2_copy)) == ["done", "done", "done", "planned"]
 
 
@@ -111,7 +112,8 @@ def test_step_renamed_is_refused_with_what_changed(h2_copy: Path) -> None:
 
 def test_job_removed_from_plan_is_left_alone(h2_copy: Path) -> None:
     plan = h2_copy / "plan.toml"
-    plan.write_text(plan.read_text().replace('id = "h2"', 'id = "other"\nscf = { atom = "H 0 0 0; H 0 0 3.0" }'))
+    other = 'id = "other"\nscf = { atom = "H 0 0 0; H 0 0 3.0" }'
+    plan.write_text(plan.read_text().replace('id = "h2"', other))
     before = (h2_copy / "runs" / "h2" / "status.json").read_text()
     autogenv2("run", str(plan))
     autogenv2("cancel", str(plan))

@@ -34,8 +34,8 @@ except SystemExit as exc:
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", PROBE, json.dumps(list(args))], capture_output=True, text=True,
-                          cwd=cwd, timeout=300, env={**os.environ, "COLUMNS": "200"})
+    return subprocess.run([sys.executable, "-c", PROBE, json.dumps(list(args))], capture_output=True,
+                          text=True, cwd=cwd, timeout=300, env={**os.environ, "COLUMNS": "200"})
 
 
 def heavy(proc: subprocess.CompletedProcess[str]) -> list[str]:
@@ -47,21 +47,23 @@ def heavy(proc: subprocess.CompletedProcess[str]) -> list[str]:
 def toy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("quick")
     (base / "plan.toml").write_text(TOY_PLAN)
-    proc = subprocess.run([sys.executable, "-m", "autogenv2", "run", "plan.toml", "--watch", "--interval", "0.2"],
-                          capture_output=True, text=True, cwd=base, timeout=300)
+    proc = subprocess.run([sys.executable, "-m", "autogenv2", "run", "plan.toml", "--watch", "--interval",
+                           "0.2"], capture_output=True, text=True, cwd=base, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return base
 
 
 @pytest.mark.parametrize("args", [["--help"], ["status", "plan.toml"], ["status", "plan.toml", "--plain"],
-                                  ["results", "plan.toml", "-f", "csv"], ["results", "runs", "--format", "json"]])
+                                  ["results", "plan.toml", "-f", "csv"],
+                                  ["results", "runs", "--format", "json"]])
 def test_everyday_commands_import_no_framework(toy: Path, args: list[str]) -> None:
     proc = cli(*args, cwd=toy)
     assert "CODE 0" in proc.stderr and heavy(proc) == [], proc.stderr
 
 
 @pytest.mark.parametrize("args", [["status", "plan.toml"], ["status", "plan.toml", "--plain", "--all"],
-                                  ["results", "plan.toml", "-f", "csv"], ["results", "plan.toml", "-f", "json"],
+                                  ["results", "plan.toml", "-f", "csv"],
+                                  ["results", "plan.toml", "-f", "json"],
                                   ["results", "plan.toml"], ["status", "missing.toml"],
                                   ["results", "plan.toml", "-f", "xml"]])
 def test_quick_and_full_cli_print_the_same(toy: Path, args: list[str]) -> None:
@@ -73,7 +75,8 @@ def test_quick_and_full_cli_print_the_same(toy: Path, args: list[str]) -> None:
 
 
 def test_unusual_command_lines_go_to_the_full_cli(toy: Path) -> None:
-    for args in (["status", "plan.toml", "--help"], ["status", "plan.toml", "--bogus"], ["results", "a", "b"]):
+    for args in (["status", "plan.toml", "--help"], ["status", "plan.toml", "--bogus"],
+                 ["results", "a", "b"]):
         proc = cli(*args, cwd=toy)
         assert "typer" in heavy(proc), (args, proc.stderr)
 

@@ -22,15 +22,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from autogenv2 import errorbar, stats
 from autogenv2.codes.qwalk import logparse as lp
 from autogenv2.codes.qwalk.reader import QWalkReader, find_runs, find_streams, gosling_warmup, summarize
 from autogenv2.errors import OptionError
 from autogenv2.states import Verdict
-
 from conftest import QWALK_CASES
 
 CASES = QWALK_CASES
@@ -57,7 +55,8 @@ EXPECTED: dict[str, tuple[str, tuple[str, ...], bool]] = {
     # QWalk ignores misspelled keywords and runs with defaults: nothing in its outputs says so, but
     # the input, read with our own syntax (lint.py), does.
     "fail_misspelled_keyword_ignored": ("failed", ("unknown keyword 'nblok' (did you mean 'nblock'?)",
-                                                   "'timestpe' (did you mean 'timestep'?)", "defaults"), False),
+                                                   "'timestpe' (did you mean 'timestep'?)", "defaults"),
+                                        False),
     "fail_misspelled_keyword_ignored/linebuf": ("failed", ("unknown keyword 'nblok'", "'timestpe'"), False),
     "fail_no_system_section": ("failed", ("SIGABRT", "while reading the input"), False),
     "fail_no_system_section/linebuf": ("failed", ("SIGABRT", "Error   missing system section"), False),

@@ -207,7 +207,8 @@ def test_a_registered_codes_own_checks_and_unit_are_used_at_load_and_in_progress
             {"name": "b", "code": "counting", "method": "mc", **options}], "jobs": [{"id": "j"}]})
 
     plan(mean=-1.0, nblocks=10**4)
-    with pytest.raises(OptionError, match=r"^job 'j', step 'b': option 'mean': 0.5 > 0 is not a bound state$"):
+    with pytest.raises(OptionError, match=r"^job 'j', step 'b': option 'mean': 0.5 > 0 is not a bound "
+                                          r"state$"):
         plan(mean=0.5)
     with pytest.raises(OptionError, match=r"option 'nblocks': 20000 is far beyond .*\(> 10000 iterations\); "
                                           r"even at 1 s each it costs ≥ 5.56 core-hours"):

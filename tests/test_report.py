@@ -36,7 +36,8 @@ ERRORS = [0.0006, 0.0005, 0.0004, 0.0004]
 def timestep_root(tmp_path: Path) -> Path:
     root = tmp_path / "runs"
     dmc = [element(f"dmc-tstep{t:g}", "dmc", {"tstep": t, "nblocks": 100},
-                   {"energy": e, "error": s, "blocks": 100}) for t, e, s in zip(TAUS, ENERGIES, ERRORS)]
+                   {"energy": e, "error": s, "blocks": 100})
+           for t, e, s in zip(TAUS, ENERGIES, ERRORS, strict=True)]
     trace = [-1.13, -1.15, -1.16, -1.168]
     scf = element("scf", "rhf", {"atom": "H 0 0 0; H 0 0 1.4"}, {"energy": -1.1287}, "pyscf")
     write_job(root, "h2", [scf,
@@ -68,7 +69,7 @@ def test_timestep_extrapolation_matches_numpy_polyfit(timestep_root: Path, tmp_p
 def test_three_timesteps_give_linear_fit_only(tmp_path: Path) -> None:
     root = tmp_path / "runs"
     write_job(root, "h2", [element(f"dmc-tstep{t:g}", "dmc", {"tstep": t}, {"energy": e, "error": s})
-                           for t, e, s in zip(TAUS[:3], ENERGIES[:3], ERRORS[:3])])
+                           for t, e, s in zip(TAUS[:3], ENERGIES[:3], ERRORS[:3], strict=True)])
     build_report(root, tmp_path / "out")
     fits = json.loads((tmp_path / "out" / "report.json").read_text())["sections"]["timestep"][0]["fits"]
     assert set(fits) == {"linear"}
@@ -102,7 +103,8 @@ def test_two_twisted_steps_of_one_job_get_a_figure_each(tmp_path: Path) -> None:
     assert {"twists_cell_vmc.png", "twists_cell_dmc.png"} <= names
     twists = json.loads((tmp_path / "out" / "report.json").read_text())["sections"]["twists"]
     averages = {entry["title"]: entry["energy"] for entry in twists}
-    assert averages == pytest.approx({"cell: vmc energy per twist": -1.45, "cell: dmc energy per twist": -1.47})
+    assert averages == pytest.approx({"cell: vmc energy per twist": -1.45,
+                                      "cell: dmc energy per twist": -1.47})
 
 
 def test_two_timestep_series_of_one_job_get_a_figure_each(tmp_path: Path) -> None:
@@ -113,7 +115,8 @@ def test_two_timestep_series_of_one_job_get_a_figure_each(tmp_path: Path) -> Non
     assert {"timestep_h2_dmc.png", "timestep_h2_dmcbig.png"} <= names
     series = json.loads((tmp_path / "out" / "report.json").read_text())["sections"]["timestep"]
     values = {entry["title"]: entry["fits"]["linear"]["value"] for entry in series}
-    assert values == pytest.approx({"h2: dmc energy vs time step": -1.17, "h2: dmcbig energy vs time step": -1.18})
+    assert values == pytest.approx({"h2: dmc energy vs time step": -1.17,
+                                    "h2: dmcbig energy vs time step": -1.18})
 
 
 def test_partial_twist_set_is_flagged(tmp_path: Path) -> None:
@@ -185,4 +188,5 @@ def test_scan_prefers_the_recorded_scan_variables(tmp_path: Path) -> None:
         ]).save(job_dir)
     build_report(root, tmp_path / "out")
     (scan,) = json.loads((tmp_path / "out" / "report.json").read_text())["sections"]["scan"]
-    assert scan["xlabel"] == "lam" and scan["x"] == [0.5, 1.0, 2.0] and scan["energy"] == [-1.10, -1.15, -1.12]
+    assert scan["xlabel"] == "lam" and scan["x"] == [0.5, 1.0, 2.0]
+    assert scan["energy"] == [-1.10, -1.15, -1.12]

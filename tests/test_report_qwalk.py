@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from conftest import QWALK_CASES, REPO
-from test_report import element, write_job
 
 from autogenv2.codes import get_method
 from autogenv2.codes.qwalk import logparse as lp
@@ -23,6 +21,8 @@ from autogenv2.plan import Step, load_plan
 from autogenv2.report import build_report
 from autogenv2.states import State
 from autogenv2.status import ElementStatus, JobStatus
+from conftest import QWALK_CASES, REPO
+from test_report import element, write_job
 
 
 def _element(root: Path, case: str, name: str, method: str, options: dict[str, float]) -> object:

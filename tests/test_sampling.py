@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import QWALK_CASES
 
 from autogenv2 import errorbar, sampling, stats
 from autogenv2.codes.pyqmc.reader import MCReader
@@ -20,6 +19,7 @@ from autogenv2.codes.qwalk.estimates import sample
 from autogenv2.codes.qwalk.reader import QWalkReader
 from autogenv2.codes.toy.reader import ToyReader
 from autogenv2.states import Verdict
+from conftest import QWALK_CASES
 
 
 def _case(name: str, tmp_path: Path) -> Path:

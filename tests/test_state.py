@@ -88,14 +88,15 @@ def test_block_unblock_archive() -> None:
     status.health_fix("equilibration", "drift", {}, {"warmup": 12})
     status.archive("dmc.archived-1")
     assert (status.state, status.attempts, status.archived) == (State.planned, [], ["dmc.archived-1"])
-    assert status.reader == {"warmup": 12} and status.fixes_done("equilibration") == 1, "fixes are not reapplied"
+    assert status.reader == {"warmup": 12} and status.fixes_done("equilibration") == 1, (
+        "fixes are not reapplied")
 
 
 def test_a_schema_3_status_folds_its_health_fix_events_into_reader(tmp_path: Path) -> None:
     """Files written before the ``reader`` field had the settings only in events; they load unchanged
     otherwise, phases included."""
-    events = [{"time": 1.0, "event": "health-fix", "check": "equilibration", "detail": "d", "writer": {"nblocks": 80}},
-              {"time": 2.0, "event": "health-fix", "check": "equilibration", "detail": "d", "reader": {"warmup": 20}}]
+    fix = {"event": "health-fix", "check": "equilibration", "detail": "d"}
+    events = [{"time": 1.0, **fix, "writer": {"nblocks": 80}}, {"time": 2.0, **fix, "reader": {"warmup": 20}}]
     attempt = {"number": 1, "token": "ag2-x", "runner": "local", "phase": "finished", "submitted_at": 0.0}
     data = {"schema_version": 3, "job_id": "h2", "variables": {}, "updated_at": 0.0,
             "elements": [{"name": "dmc", "code": "toy", "method": "mc", "spec": {}, "state": "done",
@@ -112,8 +113,10 @@ def test_a_schema_3_status_folds_its_health_fix_events_into_reader(tmp_path: Pat
 
 @pytest.mark.parametrize(("code", "method", "options", "timestep", "total"), [
     ("pyqmc", "dmc", {}, "tstep", "nblocks"), ("pyqmc", "vmc", {}, "tstep", "nblocks"),
-    ("pyqmc", "optimize", {}, None, "max_iterations"), ("qwalk", "dmc", {"timestep": 0.02}, "timestep", "nblock"),
-    ("qwalk", "vmc", {}, None, "nblock"), ("toy", "mc", {}, "tstep", "nblocks"), ("pyscf", "rhf", {"atom": "H 0 0 0; H 0 0 0.74"}, None, None)])
+    ("pyqmc", "optimize", {}, None, "max_iterations"),
+    ("qwalk", "dmc", {"timestep": 0.02}, "timestep", "nblock"),
+    ("qwalk", "vmc", {}, None, "nblock"), ("toy", "mc", {}, "tstep", "nblocks"),
+    ("pyscf", "rhf", {"atom": "H 0 0 0; H 0 0 0.74"}, None, None)])
 def test_health_fixes_take_option_names_from_the_writer(code: str, method: str, options: dict[str, object],
                                                         timestep: str | None, total: str | None) -> None:
     """A QWalk VMC with no timestep given has nothing to halve: the population fix does not apply."""
@@ -141,11 +144,13 @@ def test_walltime_sizing_fits_the_measured_cost() -> None:
                 Attempt(number=2, token="b", runner="r", started_at=30.0, ended_at=95.0, blocks=40)]
     assert sizing.attempt_cost(attempts) == pytest.approx((5.0, 2.0))
     assert sizing.attempt_limit(attempts, 40, 100.0) == 77
-    assert sizing.attempt_limit(attempts[:0], 0, 100.0) is None and sizing.attempt_limit(attempts, 40, None) is None
+    assert sizing.attempt_limit(attempts[:0], 0, 100.0) is None
+    assert sizing.attempt_limit(attempts, 40, None) is None
     writer_cls, _ = get_method("toy", "mc")
     writer = writer_cls.build("mc", {})
     assert sizing.size_to_walltime(writer, attempts, 40, Resources(walltime="00:01:40"))
     assert writer.attempt_limit == 77  # type: ignore[attr-defined]
     assert not sizing.size_to_walltime(writer, attempts, 40, Resources(walltime="00:01:40")), "unchanged"
     scf_cls, _ = get_method("pyscf", "rhf")
-    assert not sizing.size_to_walltime(scf_cls.build("scf", {"atom": "H 0 0 0; H 0 0 0.74"}), attempts, 40, Resources(walltime="100"))
+    scf = scf_cls.build("scf", {"atom": "H 0 0 0; H 0 0 0.74"})
+    assert not sizing.size_to_walltime(scf, attempts, 40, Resources(walltime="100"))

@@ -5,8 +5,7 @@ import doctest
 
 import numpy as np
 import pytest
-from pyblock.blocking import find_optimal_block
-from pyblock.blocking import reblock as pyblock_reblock
+from pyblock.blocking import find_optimal_block, reblock as pyblock_reblock
 from scipy.signal import lfilter
 
 from autogenv2 import stats
@@ -36,7 +35,7 @@ def test_levels_match_pyblock(phi: float, n: int, weighted: bool) -> None:
     ours = stats.reblock(x, w)
     theirs = pyblock_reblock(x, weights=w)
     assert len(ours) == len(theirs)
-    for k, (lv, pb) in enumerate(zip(ours, theirs)):
+    for k, (lv, pb) in enumerate(zip(ours, theirs, strict=True)):
         assert lv.size == 2**k and lv.nblocks == pb.ndata
         assert lv.error == pytest.approx(float(pb.std_err), rel=0, abs=1e-10)
         assert lv.error_error == pytest.approx(float(pb.std_err_err), rel=0, abs=1e-10)
@@ -245,7 +244,8 @@ def test_windowed_error_of_uncorrelated_data_is_the_standard_error() -> None:
 
 def test_windowed_error_weighted_equals_unweighted_for_equal_weights_and_drops_warmup() -> None:
     x = ar1(0.5, 3000, seed=4)
-    assert stats.precision(x, np.full(x.size, 2.5)).error == pytest.approx(stats.precision(x).error, rel=1e-12)
+    equal = stats.precision(x, np.full(x.size, 2.5)).error
+    assert equal == pytest.approx(stats.precision(x).error, rel=1e-12)
     shifted = np.concatenate([np.full(100, 50.0), x])
     assert stats.precision(shifted, warmup=100).error == pytest.approx(stats.precision(x).error, rel=1e-12)
     assert stats.precision(x[:3]).reliable is False
@@ -256,7 +256,8 @@ def test_samples_to_target_stops_only_within_the_95_percent_bound() -> None:
     est, prec = stats.estimate(x), stats.precision(x)
     assert prec.upper() > prec.error > 0
     # a target between the published error and the upper bound: not done yet
-    assert stats.samples_to_target(est, prec, max(est.error, prec.error) * (1 + 0.5 * 1.645 * prec.relative))[0] > 0
+    target = max(est.error, prec.error) * (1 + 0.5 * 1.645 * prec.relative)
+    assert stats.samples_to_target(est, prec, target)[0] > 0
     assert stats.samples_to_target(est, prec, max(est.error, prec.upper()) * 1.0001) == (0, "")
 
 
@@ -360,12 +361,14 @@ def test_walker_error_is_unbiased_and_sqrt_g_surer_than_the_series_error(phi: fl
 
 
 def test_walker_error_with_unequal_groups_weights_each_by_its_walkers() -> None:
-    """Groups of 1 and 3 walkers (the mean over walkers weights them 1:3): unbiased against the exact error."""
+    """Groups of 1 and 3 walkers (the mean over walkers weights them 1:3): unbiased against the exact
+    error."""
     sizes = np.array([1.0, 3.0] * 8)
     ratios = []
     for seed in range(150):
         x = ar1_columns(0.5, 2000, sizes.size, seed) / np.sqrt(sizes)  # a group of k walkers: variance 1/k
-        ratios.append(stats.precision_walkers(x, sizes).error / (ar1_exact_error(0.5, 2000) / np.sqrt(sizes.sum())))
+        exact = ar1_exact_error(0.5, 2000) / np.sqrt(sizes.sum())
+        ratios.append(stats.precision_walkers(x, sizes).error / exact)
     assert abs(np.mean(ratios) - 1) < 0.02
     equal = ar1_columns(0.5, 500, 4, 1)
     assert stats.precision_walkers(equal, [5, 5, 5, 5]).error == pytest.approx(

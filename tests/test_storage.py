@@ -18,9 +18,10 @@ from conftest import TINY_PLAN
 
 def sample_status() -> JobStatus:
     element = ElementStatus(name="dmc", code="pyqmc", method="dmc", spec={"options": {"tstep": 0.02}},
-                            writer={"nblocks": 40}, state=State.needs_more, result={"energy": -1.17, "error": 1e-3})
-    element.attempts.append(Attempt(number=1, token="ag2-abc", runner="local", runner_id="123", phase="finished",
-                                    exit_code=-15, reason="walltime", blocks=17))
+                            writer={"nblocks": 40}, state=State.needs_more,
+                            result={"energy": -1.17, "error": 1e-3})
+    element.attempts.append(Attempt(number=1, token="ag2-abc", runner="local", runner_id="123",
+                                    phase="finished", exit_code=-15, reason="walltime", blocks=17))
     element.log("retry", reason="walltime")
     return JobStatus(job_id="h2", elements=[element])
 
@@ -65,7 +66,7 @@ def test_every_writer_and_reader_round_trips(tmp_path: Path) -> None:
     (tmp_path / "plan.toml").write_text(TINY_PLAN)
     for step in load_plan(tmp_path / "plan.toml").jobs[0].steps:
         writer_opts, reader_opts = step.split_options(step.name)
-        for cls, opts in zip(methods_of(step.code)[step.method], (writer_opts, reader_opts)):
+        for cls, opts in zip(methods_of(step.code)[step.method], (writer_opts, reader_opts), strict=True):
             obj = cls.build(step.name, opts)
             dumped = json.loads(json.dumps(obj.model_dump(mode="json")))
             assert cls(**dumped) == obj

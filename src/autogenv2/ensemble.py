@@ -190,7 +190,8 @@ def flush_bundles(ctx: Context, pool: RunnerPool, report: PassReport) -> None:
                 try:
                     job_id = pool.get(runner_name).start_bundle([request for request, _, _ in chunk])
                 except AutogenError as exc:
-                    report.errors.append(f"runner {runner_name!r}: bundle of {len(chunk)} not submitted ({exc})")
+                    report.errors.append(f"runner {runner_name!r}: bundle of {len(chunk)} not submitted "
+                                         f"({exc})")
                     continue
                 for _, attempt, save in chunk:
                     attempt.queued(job_id)
@@ -231,8 +232,8 @@ def _reopen_failed(run: JobRun) -> list[str]:
     return messages
 
 
-def watch(plan: Plan | Path, interval: float, on_pass: Callable[[PassReport], None], retry_failed: bool = False,
-          max_passes: int | None = None, root: Path | None = None) -> PassReport:
+def watch(plan: Plan | Path, interval: float, on_pass: Callable[[PassReport], None],
+          retry_failed: bool = False, max_passes: int | None = None, root: Path | None = None) -> PassReport:
     """Repeat passes until every job is done or failed (or ``max_passes``); ``plan`` may be a file."""
     passes = 0
     while True:

@@ -70,14 +70,16 @@ def plain_status(target: Path, rescan: bool, show_all: bool) -> int:
         return 1
     index, errors = open_synced(root, rescan)
     with index:
-        counts = index.db.execute("SELECT state, COUNT(*) FROM elements GROUP BY state ORDER BY state").fetchall()
+        counts = index.db.execute(
+            "SELECT state, COUNT(*) FROM elements GROUP BY state ORDER BY state").fetchall()
         where = "" if show_all else "WHERE state != 'done'"
         rows = index.db.execute(
             "SELECT job_id, element, state, attempts, energy, error, scheduler, reason FROM elements "
             f"{where} ORDER BY job_id, position").fetchall()
     out = [f"unreadable: {error}" for error in errors]
     for job, element, state, attempts, energy, error, scheduler, reason in rows:
-        value = "" if energy is None else (f"{energy:.6f}" if error is None else f"{energy:.6f} ± {error:.6f}")
+        shown = f"{energy:.6f}" if error is None else f"{energy:.6f} ± {error:.6f}"
+        value = "" if energy is None else shown
         note = " ".join(x for x in (scheduler, reason) if x)
         out.append(f"{job:<24} {element:<16} {state:<10} {attempts:>3}  {value:<26} {note}")
     total = sum(n for _, n in counts)

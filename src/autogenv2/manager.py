@@ -242,7 +242,8 @@ class Manager:
         """Read the outputs again (after a Reader option changed in the plan) and re-decide."""
         exit_code = self.status.attempts[-1].exit_code if self.status.attempts else None
         writer_opts, _ = self.step_spec.split_options(f"step {self.step_spec.name!r}")
-        self.writer = type(self.writer).build(self.step_spec.name, writer_opts)  # plan totals, not old extensions
+        # the plan's totals, not the extensions of old attempts
+        self.writer = type(self.writer).build(self.step_spec.name, writer_opts)
         self.status.writer = self.writer.model_dump(mode="json")
         refused = self._write_inputs()
         if refused:

@@ -50,7 +50,8 @@ def classify(old: dict[str, Any], new: Step) -> Change:
     change = Change()
     if (old.get("code"), old.get("method")) != (new.code, new.method):
         change.redo = True
-        change.described.append(f"code/method {old.get('code')}/{old.get('method')} → {new.code}/{new.method}")
+        change.described.append(f"code/method {old.get('code')}/{old.get('method')} → "
+                                f"{new.code}/{new.method}")
         return change
     for key in RUN_KEYS:
         if old.get(key) != spec.get(key):
@@ -82,8 +83,8 @@ def reconcile_steps(status: JobStatus, steps: list[Step], job_dir: Path) -> tupl
     new_names = [s.name for s in steps]
     if [n for n in new_names if n in old_names] != old_names:
         raise PlanConflict(
-            f"job {status.job_id!r}: steps were {old_names}, the plan now has {new_names}; steps may be added "
-            "but not removed, renamed or reordered. Use a new job id, or move the job directory away."
+            f"job {status.job_id!r}: steps were {old_names}, the plan now has {new_names}; steps may be "
+            "added but not removed, renamed or reordered. Use a new job id, or move the job directory away."
         )
     messages: list[str] = []
     rejudge: set[str] = set()
@@ -105,8 +106,8 @@ def reconcile_steps(status: JobStatus, steps: list[Step], job_dir: Path) -> tupl
         element.spec = step.spec()
         if change.redo:
             redo.add(step.name)
-            messages.append(f"{status.job_id}/{step.name}: {'; '.join(change.described)}; redone, old run kept "
-                            f"in {archive(element, job_dir)}")
+            messages.append(f"{status.job_id}/{step.name}: {'; '.join(change.described)}; redone, old run "
+                            f"kept in {archive(element, job_dir)}")
         else:
             messages.append(f"{status.job_id}/{step.name}: " + "; ".join(change.described))
             if change.rejudge:

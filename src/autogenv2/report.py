@@ -30,9 +30,9 @@ import numpy as np
 from . import analysis
 from .codes import Reader, Writer, get_method
 from .errors import PlanError
+from .results_table import iter_status
 from .sampling import SamplingReader
 from .states import State
-from .results_table import iter_status
 from .templates import value_label
 
 MC_METHODS = ("vmc", "dmc")

@@ -46,21 +46,21 @@ def _save(fig: Any, path: Path) -> Path:
 
 def _points(series: Series) -> list[list[str]]:
     return [[label, f"{x:g}", _fmt(e), _fmt(s)] for label, x, e, s in
-            zip(series.labels, series.x, series.energy, series.error)]
+            zip(series.labels, series.x, series.energy, series.error, strict=True)]
 
 
 def timestep_section(found: list[Series], out: Path) -> Section:
     """Energy vs DMC time step with the weighted fits and E(τ→0)."""
     section = Section("timestep", "DMC time-step extrapolation")
     plt = _pyplot()
-    for stem, series in zip(_stems(found, " energy vs time step"), found):
+    for stem, series in zip(_stems(found, " energy vs time step"), found, strict=True):
         fig, ax = plt.subplots(figsize=(6.4, 4.4))
         ax.errorbar(series.x, series.energy, yerr=series.error, fmt="o", color="k", capsize=3, label="DMC")
         grid = np.linspace(0.0, max(series.x) * 1.05, 100)
         fits: dict[str, Any] = {}
         rows, entry = [], {"title": series.title, "tstep": series.x, "energy": series.energy,
                            "error": series.error, "fits": fits}
-        for (name, fit), color in zip(series.fits.items(), ("tab:blue", "tab:red")):
+        for (name, fit), color in zip(series.fits.items(), ("tab:blue", "tab:red"), strict=False):
             curve = np.polynomial.polynomial.polyval(grid, fit.coefficients)
             ax.plot(grid, curve, color=color, label=f"{name} fit: E(0) = {fit.value:.5f} ± {fit.error:.5f}")
             ax.errorbar([0.0], [fit.value], yerr=[fit.error], fmt="s", color=color, capsize=4)
@@ -112,7 +112,7 @@ def twist_section(found: list[Series], out: Path) -> Section:
     """Energy per twist and the weighted twist average."""
     section = Section("twists", "Twist averaging")
     plt = _pyplot()
-    for name, series in zip(_stems(found, " energy per twist"), found):
+    for name, series in zip(_stems(found, " energy per twist"), found, strict=True):
         avg = series.fits["average"]
         fig, ax = plt.subplots(figsize=(6.4, 4.2))
         ax.errorbar(series.x, series.energy, yerr=series.error, fmt="o", color="k", capsize=3,
@@ -122,7 +122,7 @@ def twist_section(found: list[Series], out: Path) -> Section:
         ax.axhspan(avg["energy"] - avg["error"], avg["energy"] + avg["error"], color="tab:blue", alpha=0.2)
         ax.set_xticks(series.x)
         ax.set_xticklabels([f"{int(x)}\n{_kpoint(k)}\nw = {w:.3g}" for x, k, w in
-                            zip(series.x, avg["kpoints"], avg["weights"])], fontsize=8)
+                            zip(series.x, avg["kpoints"], avg["weights"], strict=True)], fontsize=8)
         ax.margins(x=0.15)
         ax.set_xlabel("twist index / k-vector (1/bohr) / weight")
         ax.set_ylabel("energy per supercell (Ha)")
@@ -130,7 +130,8 @@ def twist_section(found: list[Series], out: Path) -> Section:
         ax.legend(fontsize=8)
         section.images.append(_save(fig, out / f"twists_{_slug(name)}.png"))
         rows = [[label, f"{int(x)}", _kpoint(k), f"{w:.4f}", _fmt(e), _fmt(s)] for label, x, k, w, e, s in
-                zip(series.labels, series.x, avg["kpoints"], avg["weights"], series.energy, series.error)]
+                zip(series.labels, series.x, avg["kpoints"], avg["weights"], series.energy, series.error,
+                    strict=True)]
         rows.append(["twist average", "", "", f"{sum(avg['weights']):.4f}", _fmt(avg["energy"]),
                      _fmt(avg["error"])])
         header = ["element", "twist", "k (1/bohr)", "weight", "energy (Ha)", "error (Ha)"]
@@ -148,7 +149,7 @@ def _stems(found: list[Series], tail: str) -> list[str]:
     """A file-name stem per series titled "job: step<tail>": the job, or job_step where a job has several."""
     jobs = [series.title.split(": ", 1)[0] for series in found]
     steps = [series.title.split(": ", 1)[-1].removesuffix(tail) for series in found]
-    return [job if jobs.count(job) == 1 else f"{job}_{step}" for job, step in zip(jobs, steps)]
+    return [job if jobs.count(job) == 1 else f"{job}_{step}" for job, step in zip(jobs, steps, strict=True)]
 
 
 def _kpoint(k: Any) -> str:
@@ -165,7 +166,7 @@ def optimization_section(traces: list[tuple[str, np.ndarray, np.ndarray]], out: 
     for label, energy, error in traces:
         iterations = np.arange(energy.size)
         ax.errorbar(iterations, energy, yerr=np.nan_to_num(error), fmt="o-", capsize=2, label=label)
-        rows = [[str(i), _fmt(e), _fmt(s)] for i, e, s in zip(iterations, energy, error)]
+        rows = [[str(i), _fmt(e), _fmt(s)] for i, e, s in zip(iterations, energy, error, strict=True)]
         section.tables.append(([f"{label}: iteration", "energy (Ha)", "error (Ha)"], rows))
         section.numbers.append({"label": label, "energy": energy.tolist(), "error": error.tolist()})
     ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
@@ -184,7 +185,7 @@ def blocks_section(traces: list[dict[str, Any]], out: Path) -> Section:
     for start in range(0, len(traces), MAX_TRACES):
         chunk = traces[start:start + MAX_TRACES]
         fig, axes = plt.subplots(len(chunk), 1, figsize=(7.0, 2.0 * len(chunk) + 0.6), squeeze=False)
-        for ax, trace in zip(axes[:, 0], chunk):
+        for ax, trace in zip(axes[:, 0], chunk, strict=True):
             energy, warmup = trace["energy"], trace["warmup"]
             ax.plot(np.arange(energy.size), energy, lw=0.8, color="k")
             ax.axvspan(-0.5, warmup - 0.5, color="tab:orange", alpha=0.25, label=f"warm-up ({warmup} blocks)")

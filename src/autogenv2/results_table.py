@@ -28,7 +28,8 @@ def rows(root: Path, rescan: bool = False, only: list[str] | None = None,
 
 
 def rows_and_errors(root: Path, rescan: bool = False, only: list[str] | None = None,
-                    columns: list[str] | None = None, decode: bool = True) -> tuple[list[dict[str, Any]], list[str]]:
+                    columns: list[str] | None = None,
+                    decode: bool = True) -> tuple[list[dict[str, Any]], list[str]]:
     """Rows plus the messages of status files that could not be read."""
     root = Path(root)
     if not root.is_dir():

@@ -56,11 +56,15 @@ CONFIDENCE = 0.95
 class SamplingReader(Reader):
     """The options every series-publishing Reader shares (one definition, one set of limits)."""
 
-    target_error: float | None = Field(default=None, gt=0, description="Ha; sample until the error bar is below")
-    target_confidence: float = Field(default=CONFIDENCE, ge=0.5, lt=1, description="how sure the Reader must be that "
-                                     "the true error is within target_error (0.5: trust the estimate as it is)")
-    min_blocks: int = Field(default=MIN_BLOCKS, ge=2, description="blocks after warm-up needed for a trustworthy error")
-    max_blocks: int = Field(default=MAX_BLOCKS, ge=1, description="never ask for more blocks than this in total")
+    target_error: float | None = Field(default=None, gt=0,
+                                       description="Ha; sample until the error bar is below")
+    target_confidence: float = Field(default=CONFIDENCE, ge=0.5, lt=1,
+                                     description="how sure the Reader must be that the true error is within "
+                                                 "target_error (0.5: trust the estimate as it is)")
+    min_blocks: int = Field(default=MIN_BLOCKS, ge=2,
+                            description="blocks after warm-up needed for a trustworthy error")
+    max_blocks: int = Field(default=MAX_BLOCKS, ge=1,
+                            description="never ask for more blocks than this in total")
 
     def limits(self) -> Limits:
         return Limits(self.target_error, self.min_blocks, self.max_blocks, self.target_confidence)
@@ -137,7 +141,8 @@ def publish(energy: np.ndarray, weights: np.ndarray | None, warmup: int, walkers
             prec = stats.precision(energy, weights, warmup=warmup)
         else:
             prec = stats.precision_walkers(walkers.means, walkers.sizes, warmup=warmup)
-            quality = {"error_reblocked": pub.reblocked, "error_method": f"{walkers.means.shape[1]} walker groups"}
+            quality = {"error_reblocked": pub.reblocked,
+                       "error_method": f"{walkers.means.shape[1]} walker groups"}
             if math.isfinite(prec.error):
                 est = replace(est, error=prec.error, reliable=prec.reliable)
                 quality |= errorbar.from_precision(prec)

@@ -39,7 +39,7 @@ def attempt_cost(attempts: list[Attempt]) -> tuple[float, float] | None:
             points.append((float(gained), attempt.seconds))
     if not points:
         return None
-    blocks, seconds = (np.array(column) for column in zip(*points))
+    blocks, seconds = (np.array(column) for column in zip(*points, strict=True))
     if len(set(blocks)) >= 2:
         slope, intercept = np.polyfit(blocks, seconds, 1)
         if slope > 0:

@@ -249,5 +249,6 @@ class JobStatus(BaseModel):
             where = ".".join(str(p) for p in first.get("loc", ()))
             raise StatusError(
                 f"{path}: invalid status ({where}: {first.get('msg')}); moved it to {aside.name}. "
-                f"Restore it with `mv {aside} {path}` after fixing it, or leave it out to start the job afresh."
+                f"Restore it with `mv {aside} {path}` after fixing it, or leave it out to start the job "
+                "afresh."
             ) from None

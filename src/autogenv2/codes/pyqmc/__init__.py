@@ -4,6 +4,7 @@ from __future__ import annotations
 from .reader import MCReader, OptimizeReader
 from .writer import DMCWriter, OptimizeWriter, VMCWriter
 
-METHODS = {"optimize": (OptimizeWriter, OptimizeReader), "vmc": (VMCWriter, MCReader), "dmc": (DMCWriter, MCReader)}
+METHODS = {"optimize": (OptimizeWriter, OptimizeReader), "vmc": (VMCWriter, MCReader),
+           "dmc": (DMCWriter, MCReader)}
 
 __all__ = ["METHODS", "DMCWriter", "MCReader", "OptimizeReader", "OptimizeWriter", "VMCWriter"]

@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
@@ -198,7 +199,8 @@ class VMCWriter(PyQMCWriter):
     timestep_option = "tstep"
 
     nblocks: int = Field(20, ge=1, description="total blocks over all attempts")
-    attempt_limit: int | None = Field(None, ge=1, description="set by the Manager: blocks to reach this attempt")
+    attempt_limit: int | None = Field(None, ge=1,
+                                      description="set by the Manager: blocks to reach this attempt")
     nsteps_per_block: int = Field(10, ge=1)
     tstep: float = Field(0.5, gt=0)
 
@@ -226,7 +228,8 @@ class DMCWriter(PyQMCWriter):
     timestep_option = "tstep"
 
     nblocks: int = Field(100, ge=1, description="total blocks over all attempts")
-    attempt_limit: int | None = Field(None, ge=1, description="set by the Manager: blocks to reach this attempt")
+    attempt_limit: int | None = Field(None, ge=1,
+                                      description="set by the Manager: blocks to reach this attempt")
     tstep: float = Field(0.02, gt=0)
     nsteps_per_block: int | None = Field(None, ge=1, description="default max(1, int(0.1/tstep))")
 

@@ -26,8 +26,7 @@ from ...sampling import SamplingReader
 from ...states import Verdict
 from ...stats import finite_or_none
 from ..base import ReadResult
-from . import lint
-from . import logparse as lp
+from . import lint, logparse as lp
 from .estimates import (
     CONVERGENCE_SIGMAS,
     gosling_warmup,
@@ -125,7 +124,8 @@ def load_run(directory: Path, run_id: str, stdout: str = "", stderr: str = "",
 
 
 def method_results(run: RunFiles, i: int, warmup: int | None,
-                   confidence: float = sampling.CONFIDENCE) -> tuple[dict[str, Any], sampling.Published | None]:
+                   confidence: float = sampling.CONFIDENCE,
+                   ) -> tuple[dict[str, Any], sampling.Published | None]:
     """The numbers of METHOD ``i`` (whatever state it is in), and a VMC/DMC's published estimate."""
     kind = run.kinds[i]
     published = None
@@ -169,7 +169,8 @@ def _postprocess(path: Path) -> dict[str, Any]:
         value, error, sigma = (float(energy[k][0]) for k in ("value", "error", "sigma"))
     except (OSError, ValueError, KeyError, IndexError, TypeError):
         return {}
-    return {"energy": finite_or_none(value), "error": finite_or_none(error), "variance": finite_or_none(sigma * sigma)}
+    return {"energy": finite_or_none(value), "error": finite_or_none(error),
+            "variance": finite_or_none(sigma * sigma)}
 
 
 def decode_signal(code: int | None) -> int | None:
@@ -232,7 +233,8 @@ class QWalkReader(SamplingReader):
         return read_blocks(directory, method)
 
     @classmethod
-    def iteration_trace(cls, result: Mapping[str, Any], outputs: Mapping[str, Path]) -> tuple[np.ndarray, np.ndarray]:
+    def iteration_trace(cls, result: Mapping[str, Any],
+                        outputs: Mapping[str, Path]) -> tuple[np.ndarray, np.ndarray]:
         """Energy and error per LINEAR iteration (the results' ``iterations``); OPTIMIZE minimizes the
         variance and records no energies, so it gives none."""
         steps = [s for s in result.get("iterations") or [] if finite_or_none(s.get("energy")) is not None]
@@ -254,7 +256,7 @@ def judge(run: RunFiles, exit_code: int | None, reader: QWalkReader) -> Judged:
     numbers = [method_results(run, i, reader.warmup, reader.target_confidence) for i in range(len(run.kinds))]
     methods = [res for res, _ in numbers]
     needs = [_need(res, published, reader) if kind in SAMPLING else None
-             for kind, (res, published) in zip(run.kinds, numbers)]
+             for kind, (res, published) in zip(run.kinds, numbers, strict=True)]
     return Judged(_verdict(run, exit_code, reader, methods, needs), methods, needs)
 
 
@@ -298,7 +300,8 @@ def _verdict(run: RunFiles, exit_code: int | None, reader: QWalkReader, methods:
                                            "(exit code unknown)", methods[stopped], retry=True)
     ignored = [f for f in findings if f.ignored]
     if ignored:  # QWalk finished, but not the run the input describes
-        reason = f"{lint.summary(ignored)}: QWalk ignores unknown keywords, so it ran to the end with its defaults"
+        reason = (f"{lint.summary(ignored)}: QWalk ignores unknown keywords, so it ran to the end with its "
+                  "defaults")
         return _result(Verdict.failed, reason + " instead", methods[-1] if methods else None)
     return _judge_finished(run, methods, needs, reader)
 
@@ -381,7 +384,8 @@ def _outputs(run: RunFiles, i: int) -> dict[str, str]:
         name = run.path(i, "WFOUTPUT", ".wfout")
         return {"wavefunction": name} if name else {}
     if run.kinds[i] in SAMPLING:
-        found = {"config": run.path(i, "STORECONFIG", ".config"), "qwalk_trace": run.path(i, "SAVE_TRACE", ".trace")}
+        found = {"config": run.path(i, "STORECONFIG", ".config"),
+                 "qwalk_trace": run.path(i, "SAVE_TRACE", ".trace")}
         return {key: name for key, name in found.items() if name}
     return {}
 

@@ -39,8 +39,9 @@ import logging
 import os
 import re
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Mapping
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -48,8 +49,8 @@ from ...errors import OptionError, ProgramNotFoundError
 from ...naming import check_name
 from ..base import ReadResult, Writer
 from . import checks, twists
-from .syntax import Section, dumps, format_number
 from .averages import Average
+from .syntax import Section, dumps, format_number
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ class QWalkWriter(Writer):
     """Fields written as ``KEYWORD value`` (in this order) when not None."""
     flags: ClassVar[tuple[str, ...]] = ()
     """Boolean fields written as a bare ``KEYWORD`` when True."""
-    consumes = ("qwalk_system", "qwalk_wavefunction")
+    consumes: ClassVar[tuple[str, ...]] = ("qwalk_system", "qwalk_wavefunction")
     optional_inputs = ("qwalk_slater", "qwalk_jastrow", "qwalk_orb", "qwalk_basis", "wavefunction", "config")
     own_suffixes: ClassVar[tuple[str, ...]] = (".o", ".log", ".json", ".config", ".config.backup", ".wfout",
                                                ".vmcout", ".wfin")
@@ -215,7 +216,8 @@ class SamplingWriter(QWalkWriter):
     low_io: bool = False
     dynamics: Literal["split", "unr"] | None = None
     averages: list[Average] = []
-    attempt_limit: int | None = Field(None, ge=1, description="set by the Manager: blocks to reach this attempt")
+    attempt_limit: int | None = Field(None, ge=1,
+                                      description="set by the Manager: blocks to reach this attempt")
     """Walltime sizing: this attempt stops at this many blocks in the .log (the rest comes next)."""
     twist: int | None = Field(None, ge=0)
     """Periodic runs: k-point ``twist`` of a ``kpoint = "all"`` conversion (:mod:`.twists`)."""
@@ -289,7 +291,7 @@ class VMCWriter(SamplingWriter):
     guidetype: Literal["sumsquares", "first"] | None = None
 
     @model_validator(mode="after")
-    def _samples(self) -> "VMCWriter":
+    def _samples(self) -> VMCWriter:
         if (self.nconfig or 1) * (self.nstep or 100) == 1:
             raise ValueError("nconfig*nstep is 1: one sample per block makes QWalk die with SIGFPE; "
                              "raise nstep or nconfig")
@@ -322,7 +324,7 @@ class DMCWriter(SamplingWriter):
     max_poss_weight: float | None = Field(None, gt=0)
 
     @model_validator(mode="after")
-    def _dmc(self) -> "DMCWriter":
+    def _dmc(self) -> DMCWriter:
         if self.tmoves and self.tmovessc:
             raise ValueError("tmoves and tmovessc exclude each other")
         if self.save_trace is not None:

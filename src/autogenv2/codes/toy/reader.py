@@ -29,7 +29,8 @@ def read_blocks(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     if not isinstance(energy, list) or not all(isinstance(e, (int, float)) for e in energy):
         raise ValueError("no list of numbers under 'energy'")
     weight = data.get("weight")
-    weights = np.asarray(weight, dtype=float) if isinstance(weight, list) and len(weight) == len(energy) else None
+    matching = isinstance(weight, list) and len(weight) == len(energy)
+    weights = np.asarray(weight, dtype=float) if matching else None
     return np.asarray(energy, dtype=float), weights
 
 
@@ -52,7 +53,8 @@ class ToyReader(SamplingReader):
             return ReadResult(verdict=Verdict.failed, reason=f"{path.name} or params.json unreadable: {exc}")
         return self.judge(energy, weights, requested, OUTPUT)
 
-    def judge(self, energy: np.ndarray, weights: np.ndarray | None, requested: int, output: str) -> ReadResult:
+    def judge(self, energy: np.ndarray, weights: np.ndarray | None, requested: int,
+              output: str) -> ReadResult:
         """The verdict for a block series (tests and benchmarks judge series without files)."""
         return sampling.read_result(self, energy, weights, self.warmup, requested, {"hdf": output})
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import ClassVar, Mapping
+from typing import ClassVar
 
 from pydantic import Field
 
@@ -65,7 +66,8 @@ class ToyWriter(Writer):
     timestep_option: ClassVar[str | None] = "tstep"
 
     nblocks: int = Field(20, ge=1, description="total blocks over all attempts")
-    attempt_limit: int | None = Field(None, ge=1, description="set by the Manager: blocks to reach this attempt")
+    attempt_limit: int | None = Field(None, ge=1,
+                                      description="set by the Manager: blocks to reach this attempt")
     mean: float = -1.0
     sigma: float = Field(0.1, gt=0, description="stationary standard deviation of one block")
     phi: float = Field(0.5, ge=0, lt=1, description="lag-1 autocorrelation of the blocks")
@@ -73,7 +75,8 @@ class ToyWriter(Writer):
     seed: int = Field(1, ge=0)
     transient: float = Field(0.0, description="Ha added to block i as transient*exp(-i/transient_blocks)")
     transient_blocks: float = Field(5.0, gt=0)
-    tstep: float = Field(0.01, gt=0, description="a DMC-like timestep: above stable_tstep the weights blow up")
+    tstep: float = Field(0.01, gt=0,
+                         description="a DMC-like timestep: above stable_tstep the weights blow up")
     stable_tstep: float = Field(0.05, gt=0)
     python: str | None = None
 
