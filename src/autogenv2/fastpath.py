@@ -78,8 +78,8 @@ def plain_status(target: Path, rescan: bool, show_all: bool) -> int:
             f"{where} ORDER BY job_id, position").fetchall()
     out = [f"unreadable: {error}" for error in errors]
     for job, element, state, attempts, energy, error, scheduler, reason in rows:
-        shown = f"{energy:.6f}" if error is None else f"{energy:.6f} ± {error:.6f}"
-        value = "" if energy is None else shown
+        value = "" if energy is None else f"{energy:.6f}"
+        value += "" if energy is None or error is None else f" ± {error:.6f}"
         note = " ".join(x for x in (scheduler, reason) if x)
         out.append(f"{job:<24} {element:<16} {state:<10} {attempts:>3}  {value:<26} {note}")
     total = sum(n for _, n in counts)

@@ -166,7 +166,8 @@ def optimization_section(traces: list[tuple[str, np.ndarray, np.ndarray]], out: 
     for label, energy, error in traces:
         iterations = np.arange(energy.size)
         ax.errorbar(iterations, energy, yerr=np.nan_to_num(error), fmt="o-", capsize=2, label=label)
-        rows = [[str(i), _fmt(e), _fmt(s)] for i, e, s in zip(iterations, energy, error, strict=True)]
+        # a trace read from a file being written may hold one error fewer than energies: rows of both
+        rows = [[str(i), _fmt(e), _fmt(s)] for i, e, s in zip(iterations, energy, error, strict=False)]
         section.tables.append(([f"{label}: iteration", "energy (Ha)", "error (Ha)"], rows))
         section.numbers.append({"label": label, "energy": energy.tolist(), "error": error.tolist()})
     ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
