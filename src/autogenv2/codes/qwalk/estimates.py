@@ -45,7 +45,7 @@ def summarize(series: lp.Series | None, warmup: int | None = None,
     cut = gosling_warmup(series.energy) if warmup is None else min(warmup, n - 1)
     weights = series.totweight if np.all(series.totweight > 0) else None
     with np.errstate(all="ignore"):
-        pub = errorbar.publish(series.energy, weights, cut)
+        pub = errorbar.publish(series.energy, weights, cut, sample_variance=series.energyvar)  # tails
         est = pub.estimate
         var = None if series.energyvar is None else stats.estimate(series.energyvar, weights, cut).mean
         prec = stats.precision(series.energy, weights, cut)
