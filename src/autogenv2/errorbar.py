@@ -198,13 +198,13 @@ def tail_floor(blocks: np.ndarray, sample_variance: np.ndarray) -> float:
 
     Local energies near an unmet electron–nuclear cusp have a finite variance but (nearly) no fourth
     moment, and so have their block means: the kurtosis a run estimates grows with its length (real
-    QWalk VMC of H2, blocks of 1,000 samples: median 0.6 from 20 blocks, 2.6 from 60, 12 from 3,000, 187
-    pooled over 9,000 blocks of 165 runs), and 20 blocks published with their own covered 87–89 % at 2σ.
+    QWalk VMC of H2, blocks of 1,000 samples: median 0.6 from 20 blocks, 2.6 from 60, 12 from 3,000, 164
+    pooled over 16,500 blocks of 300 runs), and 20 blocks published with their own covered 87–90 % at 2σ.
     The sign is in each block's sample variance V: Gaussian samples give Var(V)/V̄² ≈ 2/n_eff, with
     n_eff = V̄/Var(block mean) the effective samples of a block; heavy tails far more (0.4–1.9 on 20 of
     those blocks, against 2/n_eff = 0.003). The block kurtosis of samples with sample kurtosis K is
-    K/n_eff: the floor is set in samples (measured, docs/benchmarks.md "Calibration"), so longer blocks
-    (QWalk DMC: 6,400 samples, n_eff ≈ 4,000) get a smaller one.
+    K/n_eff: the floor is set in samples (measured, docs/benchmarks.md "Calibration"): QWalk VMC blocks of
+    H2 (n_eff ≈ 600) get 6–7, its DMC blocks (6,400 samples, n_eff ≈ 4,500) 0.9.
     """
     m = min(blocks.size, sample_variance.size)
     v, x = sample_variance[:m], blocks[:m]
