@@ -14,11 +14,14 @@ sample more).
     python benchmarks/calibration.py                    # 2,000 seeds a row (docs/benchmarks.md)
     python benchmarks/calibration.py --seeds 50 --real-dmc 30 --dmc-blocks 60 180   # + H2 PyQMC DMC (~6 min)
     python benchmarks/calibration.py --seeds 50 --real-qwalk 150   # + H2 QWalk VMC, 20/40/60 blocks (~4 min)
+    python benchmarks/calibration.py --seeds 50 --real-qwalk-dmc 100 --real-vmc 100 --real-optimize 100 \
+        --workdir W
 """
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -201,17 +204,49 @@ def optimization_rows(seeds: int, first: int = 10, window: int = 3,
                 stated = np.ones(most)
                 for n in range(first, most + 1, window):
                     if rule == "reblock" and old_trace_converged(trace[:n], stated[:n], window):
-                        energy.append(trace[n - 1]); error.append(1.0)
+                        energy.append(trace[n - 1])
+                        error.append(1.0)
                         break
                     judged = errorbar.trace_convergence(trace[:n], stated[:n], window, 2.0)
                     if rule == "published" and judged.converged:
-                        energy.append(trace[n - 1]); error.append(judged.error)
+                        energy.append(trace[n - 1])
+                        error.append(judged.error)
                         break
                 else:
                     failed += 1
             name = f"optimization, noise {k:g}× stated"
             out.append(summarise(name, rule, np.array(energy), np.array(error),
                                  0.0, None, failed / seeds) | {"gate": k < 2, "stationary": False})
+    return out
+
+
+def tail_blocks(rng: np.random.Generator, m: int, n: int = 1000, p: float = 1e-4, xm: float = 50.0
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """``m`` blocks of ``n`` samples N(0, 1) − Y·B, B ~ Bernoulli(p), Y Pareto (α = 3, from ``xm``): a
+    finite variance but no fourth moment, like local energies near an unmet cusp; centred (truth 0).
+    Returns the block means and each block's sample variance (QWalk's ``total_energyvar``)."""
+    mean_g, spread = rng.normal(size=m) / np.sqrt(n), rng.chisquare(n - 1, size=m)
+    total, squares = n * mean_g, spread + n * mean_g**2
+    for b, k in enumerate(rng.binomial(n, p, size=m)):
+        y = (rng.pareto(3.0, size=k) + 1.0) * xm
+        total[b] -= y.sum()
+        squares[b] += float(np.sum(y * y) - 2.0 * np.sum(rng.normal(size=k) * y))
+    return total / n + 1.5 * p * xm, (squares - total**2 / n) / (n - 1)
+
+
+def tail_rows(seeds: int) -> list[dict[str, object]]:
+    """Blocks of Pareto-tailed samples (:func:`tail_blocks`: block skewness −1.4, excess kurtosis 7 over
+    2,000 blocks), read on their first 20, 40, 60 blocks: ``reblock`` with stats.estimate, ``published``
+    with the blocks' sample variances (errorbar.tail_floor)."""
+    runs = [tail_blocks(np.random.default_rng(seed), 60) for seed in range(seeds)]
+    out = []
+    for n in (20, 40, 60):
+        for rule in ("reblock", "published"):
+            est = [stats.estimate(e[:n]) if rule == "reblock"
+                   else errorbar.publish(e[:n], sample_variance=v[:n])
+                   for e, v in runs]
+            out.append(summarise(f"Pareto-tailed samples, {n} blocks", rule, np.array([x.mean for x in est]),
+                                 np.array([x.error for x in est]), 0.0) | {"gate": True, "stationary": True})
     return out
 
 
@@ -234,18 +269,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dmc-blocks", type=int, nargs="+", default=[60])
     parser.add_argument("--real-qwalk", type=int, default=0, metavar="SEEDS", help="also run H2 QWalk VMC")
     parser.add_argument("--qwalk-blocks", type=int, nargs="+", default=[20, 40, 60])
+    parser.add_argument("--real-qwalk-dmc", type=int, default=0, metavar="SEEDS",
+                        help="also run H2 QWalk DMC")
+    parser.add_argument("--real-vmc", type=int, default=0, metavar="SEEDS",
+                        help="also run H2 PyQMC VMC (VMCWriter: 1,000 walkers, 32 walker groups, 20 blocks)")
+    parser.add_argument("--real-optimize", type=int, default=0, metavar="SEEDS",
+                        help="also run H2 PyQMC OPTIMIZE")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the real runs here")
     args = parser.parse_args(argv)
     seeds = args.seeds or (300 if args.quick else 2000)
     print(f"synthetic: {seeds} seeds a row; truth 0; 'alarm': how often the equilibration check fired "
           "(a false alarm, except on rows marked *)")
-    table = [r for row in rows() for r in run_row(row, seeds)] + optimization_rows(seeds)
+    table = [r for row in rows() for r in run_row(row, seeds)] + tail_rows(seeds) + optimization_rows(seeds)
     if args.real_dmc:
         from calibration_real import real_dmc_rows
         table += real_dmc_rows(args.real_dmc, args.dmc_blocks, args.workdir)
     if args.real_qwalk:
         from calibration_real import real_qwalk_rows
         table += real_qwalk_rows(args.real_qwalk, args.qwalk_blocks, args.workdir)
+    if args.real_qwalk_dmc:
+        from calibration_real import real_qwalk_rows
+        table += real_qwalk_rows(args.real_qwalk_dmc, args.qwalk_blocks, args.workdir, 1500, "dmc")
+    if args.real_vmc or args.real_optimize:
+        from calibration_real import real_optimize_rows, real_vmc_rows
+        work = args.workdir or Path(tempfile.mkdtemp(prefix="calibration-"))
+        table += real_vmc_rows(args.real_vmc, 20, work, ref_blocks=200) if args.real_vmc else []
+        table += real_optimize_rows(args.real_optimize, work) if args.real_optimize else []
     print_table(table)
     low = [r for r in table if r["rule"] == "published" and r.get("gate", True)
            and float(r["cov2"]) < 0.85]  # type: ignore[arg-type]

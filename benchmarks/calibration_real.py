@@ -1,6 +1,8 @@
-"""Real PyQMC rows of benchmarks/calibration.py: H2 (R = 1.4 bohr, cc-pVDZ) DMC against a long reference.
+"""Real rows of benchmarks/calibration.py: H2 runs of PyQMC (DMC, VMC with walker groups, OPTIMIZE) and
+QWalk (VMC, DMC), each against an independent long run with its own seed.
 
-One RHF and one optimized Jastrow; a reference DMC of ``ref_blocks`` blocks (its own seed); then
+PyQMC DMC (R = 1.4 bohr, cc-pVDZ): one RHF and one optimized Jastrow; a reference DMC of ``ref_blocks``
+blocks (its own seed); then
 ``seeds`` short DMC runs (τ = 0.02, 200 walkers, the Reader's warm-up of 5 blocks + ``blocks``) with
 different seeds. Each short run's energy is compared with the reference within √(σᵢ² + σ_ref²).
 Also printed, for the question whether fresh runs scatter more than one run's blocks reveal:
@@ -119,48 +121,163 @@ trialfunc {{ slater-jastrow
 """
 
 
-def _qwalk_vmc(case: Path, work: Path, nblock: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """One QWalk VMC of the recorded H2 Slater-Jastrow case (tests/data/qwalk/cases/vmc_h2_sj)."""
+QWALK_DMC = """randomseed {{ {a} {b} }}
+method {{ dmc timestep 0.02 nblock {nblock} nconfig 128 }}
+include qw.sys
+trialfunc {{ include qw.linear.wfout }}
+"""
+QWALK_FILES = {"vmc": ("qw.sys", "qw.slater", "qw.jast2", "qw.orb", "qw.basis"),
+               "dmc": ("qw.sys", "qw.linear.wfout", "qw.orb")}
+
+
+def _qwalk_run(case: Path, work: Path, nblock: int, seed: int, kind: str = "vmc"
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """One fresh QWalk run of a recorded H2 case: VMC of vmc_h2_sj, or DMC (τ = 0.02, 128 walkers, 50
+    steps a block, walkers generated from the trial function) of dmc_h2's optimized wave function."""
     import shutil
     import subprocess
 
     from autogenv2.codes.qwalk import logparse
 
-    run = work / f"qwalk{seed}"
-    if not (run / "qw.vmc.log").exists():
+    run = work / (f"qwalk{seed}" if kind == "vmc" else f"qwalk_{kind}{seed}")
+    if not (run / f"qw.{kind}.log").exists():
         run.mkdir(parents=True, exist_ok=True)
-        for name in ("qw.sys", "qw.slater", "qw.jast2", "qw.orb", "qw.basis"):
+        for name in QWALK_FILES[kind]:
             shutil.copy(case / name, run / name)
-        (run / "qw.vmc").write_text(QWALK_VMC.format(a=seed + 1, b=7 * seed + 3, nblock=nblock))
+        text = QWALK_VMC if kind == "vmc" else QWALK_DMC
+        (run / f"qw.{kind}").write_text(text.format(a=seed + 1, b=7 * seed + 3, nblock=nblock))
         binary = os.environ.get("AUTOGENV2_QWALK") or shutil.which("qwalk") or "/opt/qwalk/bin/qwalk"
-        subprocess.run([binary, "qw.vmc"], cwd=run, capture_output=True, check=True, timeout=600)
-    series = logparse.parse_log(run / "qw.vmc.log").series["vmc"]
-    return series.energy, series.totweight
+        subprocess.run([binary, f"qw.{kind}"], cwd=run, capture_output=True, check=True, timeout=3600)
+    series = logparse.parse_log(run / f"qw.{kind}.log").series[kind]
+    return series.energy, series.totweight, series.energyvar
 
 
-def real_qwalk_rows(seeds: int, lengths: list[int], workdir: Path | None, ref_blocks: int = 3000
-                    ) -> list[dict[str, object]]:
-    """QWalk VMC, H2: ``seeds`` runs of max(lengths) blocks, each read as the Reader does (gosling's
-    warm-up, then the published error) on its first n blocks, against a ``ref_blocks`` reference."""
+def real_qwalk_rows(seeds: int, lengths: list[int], workdir: Path | None, ref_blocks: int = 3000,
+                    kind: str = "vmc", first_seed: int = 0) -> list[dict[str, object]]:
+    """QWalk VMC (or DMC), H2: ``seeds`` runs of max(lengths) blocks, each read as the Reader does
+    (gosling's warm-up, then the published error) on its first n blocks, against a ``ref_blocks``
+    reference with its own seed."""
     from autogenv2.codes.qwalk.estimates import gosling_warmup
 
-    case = Path(__file__).resolve().parents[1] / "tests" / "data" / "qwalk" / "cases" / "vmc_h2_sj"
+    name = "vmc_h2_sj" if kind == "vmc" else "dmc_h2"
+    case = Path(__file__).resolve().parents[1] / "tests" / "data" / "qwalk" / "cases" / name
     work = workdir or Path(tempfile.mkdtemp(prefix="calibration-qwalk-"))
     start = time.time()
-    energy, weights = _qwalk_vmc(case, work, ref_blocks, 100_000)
-    ref = errorbar.publish(energy, weights, gosling_warmup(energy))
-    print(f"real: QWalk VMC reference {ref_blocks} blocks: {ref.mean:.6f} ± {ref.error:.6f} "
+    energy, weights, var = _qwalk_run(case, work, ref_blocks, 100_000, kind)
+    skip = max(gosling_warmup(energy), 50 if kind == "dmc" else 0)
+    ref = errorbar.publish(energy, weights, skip, sample_variance=var)
+    print(f"real: QWalk {kind.upper()} reference {ref_blocks} blocks: {ref.mean:.6f} ± {ref.error:.6f} "
           f"(dof {ref.dof:.0f}) after {time.time() - start:.0f} s", flush=True)
-    runs = [_qwalk_vmc(case, work, max(lengths), seed) for seed in range(seeds)]
+    runs = [_qwalk_run(case, work, max(lengths), seed, kind)
+            for seed in range(first_seed, first_seed + seeds)]
     print(f"real: {seeds} QWalk runs after {time.time() - start:.0f} s", flush=True)
     table = []
     for blocks in lengths:
         for rule in ("reblock", "published"):
             est = []
-            for e, w in runs:
-                e, w = e[:blocks], w[:blocks]
-                cut = gosling_warmup(e)
-                est.append(stats.estimate(e, w, cut) if rule == "reblock" else errorbar.publish(e, w, cut))
-            table.append(_row(f"QWalk VMC H2, {blocks} blocks", rule, [x.mean for x in est],
+            for e, w, v in runs:
+                e, w, v = e[:blocks], w[:blocks], None if v is None else v[:blocks]
+                cut = gosling_warmup(e)  # the QWalk Reader's reading (estimates.summarize)
+                est.append(stats.estimate(e, w, cut) if rule == "reblock"
+                           else errorbar.publish(e, w, cut, sample_variance=v))
+            table.append(_row(f"QWalk {kind.upper()} H2, {blocks} blocks", rule, [x.mean for x in est],
                               [x.error for x in est], ref.mean, ref.error))
     return table
+
+
+def _run_script(directory: Path) -> None:
+    """Run a Writer's run.py in this process (as `python run.py` in ``directory`` would)."""
+    import runpy
+
+    here = os.getcwd()
+    os.chdir(directory)
+    try:
+        runpy.run_path("run.py", run_name="__main__")
+    finally:
+        os.chdir(here)
+
+
+def real_vmc_rows(seeds: int, nblocks: int, workdir: Path, nconfig: int = 1000, groups: int = 32,
+                  ref_blocks: int = 400) -> list[dict[str, object]]:
+    """PyQMC VMC of the H2 Jastrow of :func:`real_dmc_rows`, written by VMCWriter (``groups`` walker
+    groups) and read by MCReader (warm-up 5), ``seeds`` runs against a ``ref_blocks`` VMC (own seed)."""
+    from autogenv2.codes.pyqmc.reader import MCReader
+    from autogenv2.codes.pyqmc.writer import VMCWriter
+
+    warnings.filterwarnings("ignore")
+    work = workdir.resolve()
+    chk, opt = _prepare(work)
+    inputs = {"chkfile": Path(chk), "wavefunction": Path(opt)}
+    reader, start = MCReader(), time.time()
+    rows: dict[str, tuple[list[float], list[float]]] = {"published": ([], []), "reblock": ([], [])}
+    ref = None
+    for seed in [100_000] + list(range(seeds)):
+        run = work / f"vmc{groups}_{nconfig}_{seed}"
+        run.mkdir(exist_ok=True)
+        blocks = ref_blocks if seed == 100_000 else nblocks
+        VMCWriter(nconfig=nconfig, nblocks=blocks, seed=seed, walker_groups=groups).write(run, inputs)
+        if not (run / "vmc.hdf5").exists():
+            _run_script(run)
+        res = reader.read(run, 0).results
+        if ref is None:
+            ref = (float(res["energy"]), float(res["error"]))
+            print(f"real: PyQMC VMC reference {blocks} blocks: {ref[0]:.6f} ± {ref[1]:.6f} "
+                  f"after {time.time() - start:.0f} s", flush=True)
+            continue
+        rows["published"][0].append(float(res["energy"]))
+        rows["published"][1].append(float(res["error"]))
+        rows["reblock"][0].append(float(res["energy"]))
+        rows["reblock"][1].append(float(res["error_reblocked"]))
+    assert ref is not None
+    print(f"real: {seeds} PyQMC VMC runs after {time.time() - start:.0f} s", flush=True)
+    name = f"PyQMC VMC H2, {nblocks} blocks, {groups} groups"
+    return [_row(name, rule, e, s, *ref) for rule, (e, s) in (("reblock", rows["reblock"]),
+                                                                ("published", rows["published"]))]
+
+
+def real_optimize_rows(seeds: int, workdir: Path, iterations: int = 10, nconfig: int = 100,
+                       ref_config: int = 400, ref_blocks: int = 40) -> list[dict[str, object]]:
+    """PyQMC OPTIMIZE of the H2 Jastrow from its default start, ``seeds`` runs of ``iterations``, read
+    as OptimizeReader does at that look. The last energy was sampled on the parameters before the last
+    update: those are saved after ``iterations − 1`` (the run is continued from them, as a restart is),
+    and their energy from a VMC of ``ref_config`` walkers × ``ref_blocks`` blocks (warm-up 5) is the truth."""
+    import shutil
+
+    import h5py
+    import pyqmc.api as pyq
+
+    warnings.filterwarnings("ignore")
+    work = workdir.resolve()
+    chk, _ = _prepare(work)
+    start = time.time()
+    out: dict[str, list[list[float]]] = {"stated": [[], [], []], "published": [[], [], []]}
+    for seed in range(seeds):
+        path, before = work / f"opt{seed}.hdf5", work / f"opt{seed}_before.hdf5"
+        if not path.exists():
+            np.random.seed(seed)
+            pyq.OPTIMIZE(chk, str(before), nconfig=nconfig, max_iterations=iterations - 1)
+            shutil.copy(before, path)
+            np.random.seed(seed + 1000)
+            pyq.OPTIMIZE(chk, str(path), nconfig=nconfig, max_iterations=iterations)
+        truth = work / f"opt{seed}_vmc.hdf5"
+        if not truth.exists():
+            np.random.seed(seed + 2000)
+            pyq.VMC(chk, str(truth), load_parameters=str(before), nconfig=ref_config, nblocks=ref_blocks)
+        ref = errorbar.publish(read_blocks(truth)[0], None, WARMUP)
+        with h5py.File(path, "r") as handle:
+            energy, error = handle["energy"][()].real, handle["energy_error"][()].real
+        judged = errorbar.trace_convergence(energy, error, 3, 2.0)
+        for rule, err in (("stated", error[-1]), ("published", judged.error)):
+            if rule == "stated" or judged.converged:
+                for column, value in zip(out[rule], (energy[-1] - ref.mean, err, ref.error), strict=True):
+                    column.append(float(value))
+    print(f"real: {seeds} optimizations of {iterations} iterations after {time.time() - start:.0f} s; "
+          f"{len(out['published'][0])} converged at that look", flush=True)
+    rows = []
+    for rule, (dev, err, ref_err) in out.items():
+        d, s, r = np.array(dev), np.array(err), np.array(ref_err)
+        name = f"PyQMC OPTIMIZE H2, {iterations} iter."
+        row = _row(name, rule, list(d), list(np.sqrt(s**2 + r**2)), 0.0, 0.0)
+        row["ratio"] = float(np.std(d, ddof=1) / np.mean(s))
+        rows.append(row)
+    return rows

@@ -154,7 +154,10 @@ def check_against_gosling(series: lp.Series, gosling: dict, warmup: int | None =
     level0 = stats.reblock(series.energy[used], w)[0].error
     n_eff = w.sum() ** 2 / np.sum(w * w)
     assert level0 * math.sqrt((n_eff - 1) / w.size) == pytest.approx(gosling["error"], rel=1e-6)
-    assert ours["error"] == pytest.approx(errorbar.publish(series.energy[used], w).error, rel=1e-12)
+    tails = None if series.energyvar is None else series.energyvar[used]
+    published = errorbar.publish(series.energy[used], w, sample_variance=tails)
+    assert ours["error"] == pytest.approx(published.error,
+                                          rel=1e-12)
     assert ours["error_reblocked"] == pytest.approx(stats.estimate(series.energy[used], w).error, rel=1e-12)
 
 
@@ -275,7 +278,8 @@ def test_target_error_asks_for_more_blocks(tmp_path: Path) -> None:
     assert tight.verdict is Verdict.incomplete and f"error {err:.2e}" in tight.reason
     series = lp.parse_log(tmp_path / "b" / "dmc_h2" / "qw.dmc.log").series["dmc"]
     cut = tight.results["warmup"]
-    total, _ = stats.samples_to_target(errorbar.publish(series.energy, series.totweight, cut).estimate,
+    pub = errorbar.publish(series.energy, series.totweight, cut, sample_variance=series.energyvar)
+    total, _ = stats.samples_to_target(pub.estimate,
                                        stats.precision(series.energy, series.totweight, cut), 0.001)
     assert total > 19 and tight.more == {"nblock": cut + total}
     assert tight.results["error_bound"] > 0 and "_wanted" not in tight.results

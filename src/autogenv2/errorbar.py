@@ -98,10 +98,12 @@ def from_precision(prec: stats.Precision) -> dict[str, object]:
 
 
 def publish(data: ArrayLike, weights: ArrayLike | None = None, warmup: int = 0,
-            assume_correlated: bool = False) -> Published:
+            assume_correlated: bool = False, sample_variance: ArrayLike | None = None) -> Published:
     """The published error bar of ``data[warmup:]`` (weighted for DMC), see the module docstring.
 
     ``assume_correlated``: evidence found elsewhere (e.g. on the whole series a part of it came from).
+    ``sample_variance``: each block's variance of its samples (QWalk's ``total_energyvar``), from which
+    :func:`tail_floor` tells heavy-tailed samples, whose few blocks estimate their kurtosis far too low.
     """
     est = stats.estimate(data, weights, warmup)
     if est.n < 2 or not math.isfinite(est.error):
@@ -109,14 +111,17 @@ def publish(data: ArrayLike, weights: ArrayLike | None = None, warmup: int = 0,
                          f"{est.n} block(s) after warm-up: no error bar", est)
     x = np.asarray(data, dtype=float).ravel()[max(warmup, 0):]
     w = None if weights is None else np.asarray(weights, dtype=float).ravel()[max(warmup, 0):]
+    tails = (None if sample_variance is None
+             else np.asarray(sample_variance, dtype=float).ravel()[max(warmup, 0):])
+    floor = 0.0 if tails is None else tail_floor(x, tails)
     levels = stats.reblock(x, w)
     naive = levels[0]
     chosen = next((lv for lv in levels if lv.size == est.block_size), naive)
     if assume_correlated or correlated(x, naive, chosen):
         level, dof = (chosen if chosen.error >= naive.error else naive), float(chosen.nblocks - 1)
-        dof = heavy_tailed_dof(_level_blocks(x, chosen.size), dof)
+        dof = heavy_tailed_dof(_level_blocks(x, chosen.size), dof, floor=floor / chosen.size)
     else:
-        level, dof = naive, heavy_tailed_dof(x, _dof(naive, w))
+        level, dof = naive, heavy_tailed_dof(x, _dof(naive, w), floor=floor)
     error = level.error * small_sample_factor(dof)
     bound = level.error * t_quantile(0.975, dof)
     reasons = []
@@ -159,10 +164,10 @@ def blocks_correlated(data: ArrayLike) -> bool:
     return correlated(x, levels[0], chosen)
 
 
-def heavy_tailed_dof(blocks: np.ndarray, dof: float, m: float | None = None) -> float:
+def heavy_tailed_dof(blocks: np.ndarray, dof: float, m: float | None = None, floor: float = 0.0) -> float:
     """The dof of a variance estimated from m heavy-tailed blocks: Var(s²)/σ⁴ = 2/ν + κ/m (κ the excess
-    kurtosis, from the sample ``blocks``; 0 if negative), so ν_eff = 2/(2/ν + κ/m). ``m`` defaults to
-    the number of ``blocks`` (give it when κ comes from more blocks than the variance did).
+    kurtosis, from the sample ``blocks``, at least ``floor`` and 0), so ν_eff = 2/(2/ν + κ/m). ``m``
+    defaults to the number of ``blocks`` (give it when κ comes from more blocks than the variance did).
 
     Local energies are heavy-tailed: real QWalk VMC blocks of H2 had skewness −2.3 and excess kurtosis
     12, and 20 of them, read with N − 1 = 19 dof, covered 86 % at 2σ (150 runs; docs/benchmarks.md).
@@ -174,14 +179,49 @@ def heavy_tailed_dof(blocks: np.ndarray, dof: float, m: float | None = None) -> 
     var = float(np.mean(y * y))
     if var <= 0:
         return dof
-    kurtosis = max(float(np.mean(y**4)) / var**2 - 3.0, 0.0)
+    kurtosis = max(float(np.mean(y**4)) / var**2 - 3.0, floor, 0.0)
     return 2.0 / (2.0 / dof + kurtosis / m)
+
+
+SAMPLE_KURTOSIS = 4000.0
+"""The least excess kurtosis taken for heavy-tailed samples (:func:`tail_floor`), in samples: a block of
+n_eff effective samples gets at least SAMPLE_KURTOSIS/n_eff."""
+KURTOSIS_FLOOR = 10.0
+"""... but no more than this for the block means (the most measured: real QWalk VMC blocks, 12)."""
+TAIL_EVIDENCE = 0.1
+"""Samples are heavy-tailed when their blocks' variances scatter (in relative variance) by this much more
+than Gaussian samples' would, and by 3 of that value's standard errors."""
+
+
+def tail_floor(blocks: np.ndarray, sample_variance: np.ndarray) -> float:
+    """The least excess kurtosis :func:`heavy_tailed_dof` takes for the block means: 0 for blocks of
+    Gaussian-like samples, min(SAMPLE_KURTOSIS/n_eff, KURTOSIS_FLOOR) for heavy-tailed ones.
+
+    Local energies near an unmet electron–nuclear cusp have a finite variance but (nearly) no fourth
+    moment, and so have their block means: the kurtosis a run estimates grows with its length (real
+    QWalk VMC of H2, blocks of 1,000 samples: median 0.6 from 20 blocks, 2.6 from 60, 12 from 3,000, 164
+    pooled over 16,500 blocks of 300 runs), and 20 blocks published with their own covered 87–90 % at 2σ.
+    The sign is in each block's sample variance V: Gaussian samples give Var(V)/V̄² ≈ 2/n_eff, with
+    n_eff = V̄/Var(block mean) the effective samples of a block; heavy tails far more (0.4–1.9 on 20 of
+    those blocks, against 2/n_eff = 0.003). The block kurtosis of samples with sample kurtosis K is
+    K/n_eff: the floor is set in samples (measured, docs/benchmarks.md "Calibration"): QWalk VMC blocks of
+    H2 (n_eff ≈ 600) get 6–7, its DMC blocks (6,400 samples, n_eff ≈ 4,500) 0.9.
+    """
+    m = min(blocks.size, sample_variance.size)
+    v, x = sample_variance[:m], blocks[:m]
+    if m < 4 or not (np.all(np.isfinite(v)) and np.all(np.isfinite(x))) or v.mean() <= 0:
+        return 0.0
+    relative = float(v.var(ddof=1) / v.mean() ** 2)
+    gaussian = 2.0 * float(x.var(ddof=1)) / float(v.mean())  # 2/n_eff
+    if relative - gaussian <= TAIL_EVIDENCE + 3.0 * math.sqrt(2.0 / (m - 1)) * gaussian:
+        return 0.0
+    return min(KURTOSIS_FLOOR, SAMPLE_KURTOSIS * gaussian / 2.0)
 
 
 def _level_blocks(x: np.ndarray, size: int) -> np.ndarray:
     """The (unweighted) block means of ``x`` at a reblocking level of ``size`` samples per block."""
     m = x.size // size
-    return x[: m * size].reshape(m, size).mean(axis=1)
+    return np.asarray(x[: m * size].reshape(m, size).mean(axis=1))
 
 
 def _dof(level: stats.Level, weights: np.ndarray | None) -> float:

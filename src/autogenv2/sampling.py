@@ -123,19 +123,22 @@ class Published:
 
 
 def publish(energy: np.ndarray, weights: np.ndarray | None, warmup: int, walkers: WalkerGroups | None = None,
-            walker_weight: np.ndarray | None = None) -> Published | None:
+            walker_weight: np.ndarray | None = None, sample_variance: np.ndarray | None = None
+            ) -> Published | None:
     """The published estimate of ``energy[warmup:]``; None with no block after warm-up (one block: its
     mean, no error bar).
 
     ``weights`` weight the blocks' mean (DMC). ``walker_weight``: the mean walker weight per block for
-    the population check (default ``weights``). With ``walkers`` (VMC's block means of independent
-    walker groups) the error bar published and planned with is :func:`stats.precision_walkers`, about √G
-    times surer of itself than any error of the one averaged series; the reblocked one stays beside it.
+    the population check (default ``weights``). ``sample_variance``: each block's variance of its
+    samples, where the code records it (QWalk), for :func:`errorbar.tail_floor`. With ``walkers``
+    (VMC's block means of independent walker groups) the error bar published and planned with is
+    :func:`stats.precision_walkers`, about √G times surer of itself than any error of the one averaged
+    series; the reblocked one stays beside it.
     """
     if energy.size - warmup < 1:
         return None
     with np.errstate(all="ignore"):
-        pub = errorbar.publish(energy, weights, warmup=warmup)
+        pub = errorbar.publish(energy, weights, warmup=warmup, sample_variance=sample_variance)
         est, quality = pub.estimate, pub.results()
         if walkers is None:
             prec = stats.precision(energy, weights, warmup=warmup)
