@@ -10,7 +10,7 @@ from typing import Any
 from ..errors import PlanError
 from .base import Resources, Runner, RunRequest, RunStatus
 
-BACKENDS = {"local": "LocalRunner", "slurm": "SlurmRunner", "pbs": "PbsRunner"}
+BACKENDS = {"local": "LocalRunner", "slurm": "SlurmRunner", "pbs": "PbsRunner", "fake": "FakeRunner"}
 
 __all__ = ["BACKENDS", "Resources", "RunRequest", "RunStatus", "Runner", "get_runner"]
 
