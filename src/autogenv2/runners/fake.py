@@ -130,7 +130,7 @@ class FakeRunner:
         return runner_id
 
     def live(self) -> int:
-        """Attempts started and not yet reported finished or lost."""
+        """Attempts whose current outcome is queued or running (what a poll now would count as active)."""
         return sum(1 for a in self._live.values() if a.script[a.position].phase in ("queued", "running"))
 
     # -- the Runner protocol -----------------------------------------------------------
