@@ -146,6 +146,35 @@ def test_bundle_refused_is_found_lost_and_restarted(tmp: Path, fake: FakeRunner,
     assert final.states == {"done": 1} and len(fake.started) == 1
 
 
+def test_refused_submission_is_reported_then_abandoned(tmp: Path, fake: FakeRunner,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    fake.default = (OK,)
+    fake.refuse.append("sbatch: error: Socket timed out on send/recv operation")
+    plan = plan_of(tmp / "runs", jobs=2)
+    report = ensemble.reconcile(plan)
+    assert len(report.errors) == 1 and report.errors[0].startswith("job 'j0': fake runner refused ag2-")
+    assert "j1/a: started attempt 1 (local fake-1)" in report.actions  # the other job goes on
+    assert ensemble.reconcile(plan).errors == []  # within the grace period the attempt may still arrive
+    monkeypatch.setattr("autogenv2.manager.LOST_GRACE_SECONDS", 0.0)
+    abandoned = "j0/a: attempt 1 never reached the runner; a new one will start"
+    assert abandoned in ensemble.reconcile(plan).actions
+    assert ensemble.watch(plan, interval=0, on_pass=lambda report: None, max_passes=6).states == {"done": 4}
+
+
+def test_attempt_on_a_profile_no_longer_defined_waits(tmp: Path, fake: FakeRunner) -> None:
+    machines = tmp / "machines.toml"
+    machines.write_text('[machines.cluster]\nkind = "slurm"\n')
+    fake.default = (running(), OK)
+    ensemble.reconcile(toy_plan(tmp / "runs", {"j": [toy_step("a", "cluster")]}, machines))
+    machines.write_text('[machines.other]\nkind = "slurm"\n')
+    moved = toy_plan(tmp / "runs", {"j": [toy_step("a", "other")]}, machines)
+    report = ensemble.reconcile(moved)
+    assert report.messages == ["j/a: runner changed (applies to the next attempt)"]
+    unknown = "runner 'cluster' is not a machine profile (known: local, other)"
+    assert report.errors == [f"runner 'cluster': cannot poll ({unknown}); its 1 attempts wait"]
+    assert report.states == {"running": 1}
+
+
 def fake_token(root: Path) -> str:
     status = JobStatus.load(root / "runs" / "j0")
     assert status is not None

@@ -211,6 +211,22 @@ def test_bundling_defers_the_submission(tmp: Path) -> None:
     assert request.token == attempt.token and request.directory == mgr.directory
 
 
+def test_submission_whose_id_was_never_saved_is_found_by_its_token(tmp: Path) -> None:
+    """autogenv2 died after the runner took the attempt but before its id was saved: the next poll finds
+    the attempt by its token and records the id; nothing is submitted again."""
+    fake = FakeRunner()
+    mgr = manager(tmp, toy_step())
+    ctx = context(fake, bundle_size=lambda runner: 2)
+    one_pass(mgr, ctx, fake)
+    request, attempt, _save = ctx.pending["fake"][0]
+    fake.adopt(request, [running(), finished(0, write=toy_blocks())], runner_id="fake-77")
+    assert attempt.runner_id == "" and attempt.phase == "submitting"
+    assert one_pass(mgr, context(fake), fake) == ["attempt 1 running"]
+    assert attempt.runner_id == "fake-77"
+    drive(mgr, context(fake), fake)
+    assert mgr.status.state is State.done and fake.started == [] and len(mgr.status.attempts) == 1
+
+
 def test_program_not_started_fails_once(tmp: Path) -> None:
     fake = FakeRunner(default=(finished(127, reason="cannot start program"),))
     mgr = manager(tmp, toy_step())
