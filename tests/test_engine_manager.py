@@ -9,11 +9,9 @@ import pytest
 from engine_kit import context, drive, make_step, manager, one_pass, toy_step
 
 from autogenv2 import manager as manager_module
-from autogenv2.manager import attempt_cost, core_hours, file_sha256
-from autogenv2.runners.base import Resources
+from autogenv2.manager import file_sha256
 from autogenv2.runners.fake import FakeRunner, finished, lost, queued, running, toy_blocks, walltime
 from autogenv2.states import State
-from autogenv2.status import Attempt
 
 pytest_plugins = ("engine_fixtures",)  # fixtures: tmp (a directory in memory), fake
 
@@ -307,14 +305,3 @@ def test_rejudge_rereads_against_the_plan(tmp: Path) -> None:
     again = type(mgr)(mgr.status, mgr.directory, tighter, {})
     assert again.rejudge().startswith("re-read: needs more")
     assert mgr.status.state is State.needs_more and mgr.status.writer["nblocks"] > 20
-
-
-def test_cost_helpers() -> None:
-    def attempt(blocks: int, seconds: float) -> Attempt:
-        return Attempt(number=1, token="t", runner="fake", started_at=0.0, ended_at=seconds, blocks=blocks)
-
-    assert attempt_cost([]) is None
-    assert attempt_cost([attempt(10, 100.0)]) == (0.0, 10.0)
-    startup, per_block = attempt_cost([attempt(10, 30.0), attempt(30, 50.0)])  # type: ignore[misc]
-    assert (startup, per_block) == pytest.approx((10.0, 2.0))
-    assert core_hours([attempt(1, 1800.0)], Resources(nodes=2, tasks=3)) == pytest.approx(3.0)
