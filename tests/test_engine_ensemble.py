@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 from engine_kit import toy_plan, toy_step
+from filelock import FileLock
 
 from autogenv2 import ensemble
 from autogenv2.errors import EXIT_ERROR, EXIT_FAILED, EXIT_OK, EXIT_RUNNING, LockedError
-from autogenv2.fastpath import lock
 from autogenv2.index import Index
 from autogenv2.plan import Plan
 from autogenv2.runners.fake import FakeRunner, finished, queued, running, toy_blocks
@@ -104,7 +104,7 @@ def test_capacity_is_shared_by_all_jobs(tmp: Path, fake: FakeRunner) -> None:
     fake.default = (running(), OK)
     plan = toy_plan(tmp / "runs", {f"j{i}": [toy_step("a", "local")] for i in range(5)})
     first = ensemble.reconcile(plan)
-    assert len(fake.started) == 3 and first.states == {"running": 3, "ready": 2}
+    assert len(fake.started) == 3 and first.states["running"] == 3 and first.unfinished == 5
     ensemble.reconcile(plan)  # all three still running: no room
     assert len(fake.started) == 3
     ensemble.reconcile(plan)  # they finish now and the two waiting start
@@ -189,7 +189,7 @@ def test_runner_that_cannot_poll_starts_nothing(tmp: Path, fake: FakeRunner) -> 
     fake.down = "slurm_load_jobs error: Unable to contact slurm controller"
     report = ensemble.reconcile(plan)
     assert report.errors == [f"runner 'local': cannot poll (fake runner: {fake.down}); its 1 attempts wait"]
-    assert element_states(tmp / "runs", "late") == ["ready"] and len(fake.started) == 1
+    assert report.states["running"] == 1 and len(fake.started) == 1  # "late" was not started
     fake.down = ""
     assert ensemble.watch(plan, interval=0, on_pass=lambda report: None, max_passes=6).exit_code == EXIT_OK
 
@@ -214,6 +214,8 @@ def test_progress_lines_are_capped(tmp: Path, fake: FakeRunner, monkeypatch: pyt
 
 def test_a_held_lock_refuses_a_second_pass(tmp: Path, fake: FakeRunner) -> None:
     plan = plan_of(tmp / "runs", jobs=1)
-    with lock(plan.root).acquire(timeout=0), pytest.raises(LockedError, match="another `autogenv2 run` is"):
+    plan.root.mkdir(parents=True)
+    held = FileLock(str(plan.root / ".autogenv2.lock"))  # as another `autogenv2 run` holds it
+    with held.acquire(timeout=0), pytest.raises(LockedError, match="another `autogenv2 run` is"):
         ensemble.reconcile(plan)
     assert fake.started == []

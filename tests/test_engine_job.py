@@ -45,6 +45,7 @@ def states(run: JobRun) -> dict[str, str]:
 def test_load_creates_then_reads_the_status(tmp: Path) -> None:
     run = JobRun(job(toy_step("a"), toy_step("b")), tmp)
     assert run.load() == []
+    run.save()
     saved = JobStatus.load(tmp / "j1")
     assert saved is not None and [e.name for e in saved.elements] == ["a", "b"]
     assert [e.state for e in saved.elements] == [State.planned, State.planned]
@@ -141,6 +142,8 @@ def test_variables_and_reader_options_applied_on_load(tmp: Path) -> None:
 
 
 def test_renamed_step_is_refused_on_load(tmp: Path) -> None:
-    JobRun(job(toy_step("a")), tmp).load()
+    first = JobRun(job(toy_step("a")), tmp)
+    first.load()
+    first.save()
     with pytest.raises(PlanConflict, match="steps were \\['a'\\], the plan now has \\['b'\\]"):
         JobRun(job(toy_step("b")), tmp).load()

@@ -25,12 +25,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from ..errors import RunnerError
-from .base import RunRequest, RunStatus
+from .base import Resources, RunRequest, RunStatus
 
 Write = Callable[[RunRequest], None]
 """Writes the outputs of a run (what the program would have left in ``request.directory``)."""
@@ -92,6 +92,15 @@ class FakeRunner:
     """A Runner whose attempts follow scripts. Records what it was asked, for tests to check."""
 
     name = "fake"
+    runs_here = False
+    """Starts no program on this machine (so ``run`` checks no program for it)."""
+    max_bundle = 1000
+    settings: ClassVar[dict[str, tuple[str, ...]]] = {}
+    """No profile keys of its own."""
+
+    @staticmethod
+    def check_resources(resources: Resources) -> None:
+        """Any resources will do: nothing is rendered into a job script."""
 
     def __init__(self, max_active: int | None = None, python: str | None = None,
                  default: Sequence[Outcome] = (running(), finished(0))) -> None:
