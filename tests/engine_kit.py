@@ -38,6 +38,13 @@ def manager(root: Path, step: Step, inputs: dict[str, Path] | None = None) -> Ma
     return Manager(new_element(step), root / "job" / step.name, step, inputs or {})
 
 
+def advance(mgr: Manager, ctx: Context) -> str | None:
+    """One transition of ``mgr`` (``Manager.advance``, called ``Manager.step`` before main renamed it)."""
+    move = getattr(mgr, "advance", None) or getattr(mgr, "step")  # noqa: B009 - either name, whichever exists
+    action: str | None = move(ctx)
+    return action
+
+
 def one_pass(mgr: Manager, ctx: Context, fake: FakeRunner) -> list[str]:
     """What a reconcile pass does to one element: one poll of its attempt in flight, then steps until it
     waits."""
@@ -48,7 +55,7 @@ def one_pass(mgr: Manager, ctx: Context, fake: FakeRunner) -> list[str]:
         ctx.active = {"fake": fake.live()}
     actions = []
     for _ in range(50):
-        action = mgr.step(ctx)
+        action = advance(mgr, ctx)
         if action is None:
             break
         actions.append(action)

@@ -1,12 +1,12 @@
 """Manager transitions in process: a toy element driven by the fake runner (runners/fake.py), one
-poll per pass as the ensemble does, through Manager.step and the resulting ElementStatus."""
+poll per pass as the ensemble does, through Manager.advance (formerly step) and the resulting ElementStatus."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
 import pytest
-from engine_kit import context, drive, make_step, manager, one_pass, toy_step
+from engine_kit import advance, context, drive, make_step, manager, one_pass, toy_step
 
 from autogenv2 import manager as manager_module
 from autogenv2.manager import file_sha256
@@ -22,11 +22,11 @@ def test_planned_ready_running_done(tmp: Path) -> None:
     fake.script(mgr.directory, [queued("Resources"), queued("Resources"), running(),
                                 finished(0, write=toy_blocks())])
     ctx = context(fake)
-    assert mgr.step(ctx) == "wrote inputs"
+    assert advance(mgr, ctx) == "wrote inputs"
     assert mgr.status.state is State.ready and (mgr.directory / "params.json").exists()
-    start = mgr.step(ctx)
+    start = advance(mgr, ctx)
     assert start == "started attempt 1 (fake fake-1)" and mgr.status.state.value == "running"
-    assert mgr.step(ctx) is None  # nothing polled yet: it waits
+    assert advance(mgr, ctx) is None  # nothing polled yet: it waits
     attempt = mgr.status.attempts[0]
     assert (attempt.phase, attempt.runner, attempt.runner_id) == ("queued", "fake", "fake-1")
     assert fake.started[0].argv[-1] == "run.py" and fake.started[0].token == attempt.token
@@ -157,9 +157,9 @@ def test_lost_before_start_waits_the_grace_then_claims_the_token(tmp: Path) -> N
     mgr = manager(tmp, toy_step())
     saved: list[str] = []
     ctx = context(fake, save=lambda: saved.append(mgr.status.attempts[-1].phase))
-    mgr.step(ctx)
+    advance(mgr, ctx)
     with pytest.raises(Exception, match="connection reset"):
-        mgr.step(ctx)
+        advance(mgr, ctx)
     attempt = mgr.status.attempts[0]
     assert saved == ["submitting"] and attempt.phase == "submitting" and mgr.status.state is State.running
     assert one_pass(mgr, ctx, fake) == []  # the runner does not know it, but it may still arrive
@@ -176,9 +176,9 @@ def test_lost_before_start_that_did_start_is_left_to_the_next_poll(tmp: Path) ->
     fake.refuse.append("timeout")
     mgr = manager(tmp, toy_step())
     ctx = context(fake)
-    mgr.step(ctx)
+    advance(mgr, ctx)
     with pytest.raises(Exception, match="timeout"):
-        mgr.step(ctx)
+        advance(mgr, ctx)
     attempt = mgr.status.attempts[0]
     attempt.submitted_at -= manager_module.LOST_GRACE_SECONDS + 1
     markers = mgr.directory / ".autogenv2"
@@ -192,18 +192,18 @@ def test_capacity_limit_holds_the_start(tmp: Path) -> None:
     fake = FakeRunner(max_active=1)
     mgr = manager(tmp, toy_step())
     ctx = context(fake, active={"fake": 1})
-    assert mgr.step(ctx) == "wrote inputs"
-    assert mgr.step(ctx) is None and mgr.status.state is State.ready and not fake.started
+    assert advance(mgr, ctx) == "wrote inputs"
+    assert advance(mgr, ctx) is None and mgr.status.state is State.ready and not fake.started
     ctx.active = {"fake": 0}
-    assert mgr.step(ctx) == "started attempt 1 (fake fake-1)" and ctx.active == {"fake": 1}
+    assert advance(mgr, ctx) == "started attempt 1 (fake fake-1)" and ctx.active == {"fake": 1}
 
 
 def test_bundling_defers_the_submission(tmp: Path) -> None:
     fake = FakeRunner()
     mgr = manager(tmp, toy_step())
     ctx = context(fake, bundle_size=lambda runner: 4)
-    mgr.step(ctx)
-    assert mgr.step(ctx) == "attempt 1 waits to be bundled"
+    advance(mgr, ctx)
+    assert advance(mgr, ctx) == "attempt 1 waits to be bundled"
     request, attempt, _save = ctx.pending["fake"][0]
     assert attempt is mgr.status.attempts[0] and attempt.phase == "submitting" and not fake.started
     assert request.token == attempt.token and request.directory == mgr.directory
@@ -235,7 +235,7 @@ def test_program_not_started_fails_once(tmp: Path) -> None:
 
 def test_missing_upstream_input_fails_with_its_name(tmp: Path) -> None:
     mgr = manager(tmp, make_step("vmc", "pyqmc", "vmc"))
-    assert mgr.step(context(FakeRunner())) == ("failed: needs chkfile from an earlier step, and none "
+    assert advance(mgr, context(FakeRunner())) == ("failed: needs chkfile from an earlier step, and none "
                                                "provides it")
     assert mgr.status.state is State.failed
 
@@ -247,7 +247,7 @@ def test_lineage_names_the_input_and_its_hash(tmp: Path) -> None:
     step = make_step("vmc", "pyqmc", "vmc", nblocks=5)
     mgr = manager(tmp, step, {"chkfile": chk, "unused": chk})
     mgr.origins = {"chkfile": ("scf", 2)}
-    assert mgr.step(context(FakeRunner())) == "wrote inputs"
+    assert advance(mgr, context(FakeRunner())) == "wrote inputs"
     assert mgr.status.lineage == {"chkfile": {"element": "scf", "attempt": 2, "path": "scf.chk",
                                               "sha256": file_sha256(chk)}}
     assert len(file_sha256(chk)) == 64 and file_sha256(tmp) == ""
