@@ -11,16 +11,16 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from autogenv2.errors import PlanError, RunnerError
 from autogenv2.runners import get_runner
-from autogenv2.runners.base import Resources, RunRequest, read_markers
+from autogenv2.runners.base import Resources, RunRequest, RunStatus, read_markers
 from autogenv2.runners.script import render, wrapper_request
-from autogenv2.runners.slurm import SlurmRunner
-from autogenv2.runners.slurm import directives as slurm_directives
+from autogenv2.runners.slurm import SlurmRunner, directives as slurm_directives
 
 
 def _slurm_answers() -> bool:
@@ -279,3 +279,108 @@ def test_bundle_needs_equal_resources_and_adds_walltimes(tmp_path):
     assert "#SBATCH --job-name=ag2-a,ag2-b" in lines and "#SBATCH --time=0-00:03:00" in lines
     with pytest.raises(PlanError, match="ag2-b.*other resources"):
         slurm_directives([make("a", tasks=2), make("b", tasks=4)])
+
+
+# -- SlurmRunner on recorded squeue/scontrol text (tests/data/slurm, see its INDEX.md): no cluster needed.
+# Stand-in ``squeue``/``scontrol`` scripts first on PATH replay the real text and log their arguments.
+
+SLURM_DATA = Path(__file__).parent / "data" / "slurm"
+
+
+@pytest.fixture
+def recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Path]:
+    """Replay the recording of ``moment`` ("early" or "late"); returns a function giving the logged calls."""
+    bin_dir, calls = tmp_path / "bin", tmp_path / "calls.txt"
+    bin_dir.mkdir()
+    calls.write_text("")
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+
+    def replay(moment: str, forget: bool = False) -> Path:
+        """``forget``: scontrol answers as for a job SLURM no longer remembers (recorded stderr)."""
+        data = SLURM_DATA
+        files = f"{data}/scontrol_{moment}_$id.txt {data}/scontrol_$id.txt"
+        look = f'for f in {files}; do [ -f "$f" ] && exec cat "$f"; done'
+        squeue = ["#!/bin/sh", f'echo "squeue $*" >> {calls}', f"cat {data}/squeue_{moment}.txt", ""]
+        (bin_dir / "squeue").write_text("\n".join(squeue))
+        (bin_dir / "scontrol").write_text("\n".join([
+            "#!/bin/sh", f'echo "scontrol $*" >> {calls}', "for id; do :; done", "" if forget else look,
+            f"cat {data}/scontrol_unknown_stderr.txt >&2", "exit 1", ""]))
+        for name in ("squeue", "scontrol"):
+            (bin_dir / name).chmod(0o755)
+        return calls
+
+    return replay
+
+
+TOKENS = ["ag2-running", "ag2-dependency", "ag2-held", "ag2-completed", "ag2-failed", "ag2-signalled",
+          "ag2-cancelled-running", "ag2-cancelled-pending", "ag2-timeout", "ag2-b1", "ag2-b2", "ag2-gone"]
+
+EXPECTED_LATE = {  # token: (job id, phase, exit code, reason, scheduler state)
+    "ag2-running": ("1", "running", None, "", "RUNNING"),
+    "ag2-dependency": ("2", "queued", None, "Dependency", "PENDING"),
+    "ag2-held": ("3", "queued", None, "JobHeldUser", "PENDING"),
+    "ag2-completed": ("4", "finished", 0, "no exit file", "COMPLETED"),
+    "ag2-failed": ("5", "finished", 1, "failed", "FAILED"),
+    "ag2-signalled": ("6", "finished", -9, "failed", "FAILED"),
+    "ag2-cancelled-running": ("7", "finished", -15, "cancelled", "CANCELLED"),
+    "ag2-cancelled-pending": ("8", "finished", None, "cancelled", "CANCELLED"),
+    "ag2-timeout": ("9", "finished", -15, "walltime", "TIMEOUT"),
+    "ag2-b1": ("10", "finished", 0, "no exit file", "COMPLETED"),
+    "ag2-b2": ("10", "finished", 0, "no exit file", "COMPLETED"),
+}
+
+
+def _seen(statuses: dict[str, RunStatus]) -> dict[str, tuple[object, ...]]:
+    return {token: (s.extra.get("runner_id"), s.phase, s.exit_code, s.reason, s.scheduler_state)
+            for token, s in statuses.items() if s.phase != "lost"}
+
+
+def test_recorded_states_map_to_phases_exit_codes_and_reasons(
+        tmp_path: Path, recorded: Callable[..., Path]) -> None:
+    calls = recorded("late")
+    statuses = SlurmRunner().poll({token: ("", tmp_path / token) for token in TOKENS})
+    assert _seen(statuses) == EXPECTED_LATE
+    assert statuses["ag2-gone"].phase == "lost"  # a token SLURM never heard of
+    log = calls.read_text().splitlines()
+    assert log[0] == "squeue --me --noheader --states=all --format=%i|%T|%r|%j" and len(log) == 8
+    assert sorted(line.split()[-1] for line in log[1:]) == sorted(["4", "5", "6", "7", "8", "9", "10"])
+    assert all(line.startswith("scontrol --oneliner show job ") for line in log[1:])  # once per ended job
+
+
+def test_recorded_early_moment_by_recorded_job_id(tmp_path: Path, recorded: Callable[..., Path]) -> None:
+    recorded("early")
+    statuses = SlurmRunner().poll({"t-timeout": ("9", tmp_path), "t-bundle": ("10", tmp_path),
+                                   "t-none": ("77", tmp_path)})
+    assert _seen(statuses) == {"t-timeout": ("9", "running", None, "", "RUNNING"),
+                               "t-bundle": ("10", "queued", None, "Resources", "PENDING")}
+    assert statuses["t-none"].phase == "lost"
+
+
+def test_recorded_exit_file_wins_and_the_scheduler_names_the_killer(
+        tmp_path: Path, recorded: Callable[..., Path]) -> None:
+    """With the wrapper's exit file the exit code is the program's; SIGTERM's cause comes from SLURM."""
+    calls = recorded("late")
+    for token, code, reason in [("ag2-timeout", -15, "terminated"), ("ag2-completed", 0, ""),
+                                ("ag2-cancelled-running", -15, "")]:
+        markers = tmp_path / token / ".autogenv2"
+        markers.mkdir(parents=True)
+        (markers / f"{token}.exit").write_text(
+            f'{{"exit_code": {code}, "reason": "{reason}", "started_at": 1.0, "ended_at": 61.0}}')
+    statuses = SlurmRunner().poll({t: ("", tmp_path / t) for t in ("ag2-timeout", "ag2-completed",
+                                                                  "ag2-cancelled-running")})
+    assert _seen(statuses) == {"ag2-timeout": ("9", "finished", -15, "walltime", "TIMEOUT"),
+                               "ag2-completed": ("4", "finished", 0, "", "COMPLETED"),
+                               "ag2-cancelled-running": ("7", "finished", -15, "cancelled", "CANCELLED")}
+    assert statuses["ag2-timeout"].ended_at == 61.0
+    assert calls.read_text().count("scontrol") == 0  # exit files: no second scheduler call
+
+
+def test_recorded_job_forgotten_between_squeue_and_scontrol(
+        tmp_path: Path, recorded: Callable[..., Path]) -> None:
+    """scontrol's "Invalid job id" (recorded) is benign: the squeue record decides."""
+    calls = recorded("late", forget=True)
+    statuses = SlurmRunner().poll({t: ("", tmp_path) for t in ("ag2-failed", "ag2-timeout", "ag2-running")})
+    assert _seen(statuses) == {"ag2-failed": ("5", "finished", None, "failed", "FAILED"),
+                               "ag2-timeout": ("9", "finished", None, "walltime", "TIMEOUT"),
+                               "ag2-running": ("1", "running", None, "", "RUNNING")}
+    assert calls.read_text().count("scontrol") == 2

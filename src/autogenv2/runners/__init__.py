@@ -17,6 +17,7 @@ BACKENDS = {
     "local": "LocalRunner",
     "slurm": "SlurmRunner",
     "pbs": "PbsRunner",
+    "fake": "FakeRunner",  # in-process, scripted outcomes: the engine's fast tests (tests/test_engine_*)
 }
 """Kind name (= module name) → Runner class name: the one registry line per scheduler."""
 
