@@ -28,6 +28,7 @@ from .runners import Runner
 from .runners.base import Resources, RunRequest, RunStatus
 from .states import State
 from .status import Attempt
+from .storage import sync_pending
 
 PROGRESS_LINES = 20
 """Running elements described one by one in ``--watch`` (the rest are counted)."""
@@ -127,6 +128,7 @@ def _reconcile_indexed(plan: Plan, retry_failed: bool, fingerprint: str = "") ->
     with Index(plan.root) as index:
         index.set_meta(dirty="1", plan="")
         report, runs = _reconcile_locked(plan, retry_failed)
+        sync_pending()  # the pass's status writes, durable at once before the index calls them clean
         index.update((run.status, run.is_finished()) for run in runs if run.status is not None)
         index.set_meta(dirty="0", plan=fingerprint if not report.errors else "")
     return report

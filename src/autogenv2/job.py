@@ -5,12 +5,14 @@ the SCF, the optimized wave function, ...): outputs accumulate by name, later on
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from . import plan as planmod
 from .manager import Context, Manager
 from .naming import check_name, inside
 from .planchange import new_element, reconcile_steps
+from .runners.local import LocalRunner
 from .states import State
 from .status import JobStatus
 
@@ -34,7 +36,7 @@ class JobRun:
         if status is None:
             self.status = JobStatus(job_id=self.job.id, variables=self.job.variables,
                                     elements=[new_element(s) for s in self.job.steps])
-            self.save()
+            self.save(durable=False)  # on disk before any step directory exists
             return []
         self.status = status
         messages, rejudge = reconcile_steps(status, self.job.steps, self.directory)
@@ -42,17 +44,29 @@ class JobRun:
             status.variables = self.job.variables
             messages.append(f"{self.job.id}: variables now {self.job.variables}")
         if messages:
-            self.save()
+            self.save(durable=False)
         for name in rejudge:
             manager = self.manager(name)
             if manager.status.state in (State.done, State.needs_more, State.failed) and manager.status.attempts:
                 messages.append(f"{self.job.id}/{name}: {manager.rejudge()}")
-                self.save()
+                self.save(durable=False)
         return messages
 
-    def save(self) -> None:
+    def save(self, durable: bool = True) -> None:
+        """Write status.json; a pass saves non-durably and syncs once at its end (storage.sync_pending)."""
         assert self.status is not None
-        self.status.save(self.directory)
+        self.status.save(self.directory, durable=durable)
+
+    def save_before_submit(self, runners: Callable[[str], object]) -> None:
+        """The save that precedes a submission: durable when a scheduler outside this host gets it.
+
+        A batch scheduler keeps a job through a power loss of the submit host, so its attempt must
+        be on disk for real before it is handed over; local processes die with the host anyway.
+        """
+        assert self.status is not None
+        submitting = {e.attempts[-1].runner for e in self.status.elements
+                      if e.state is State.running and e.attempts and e.attempts[-1].phase == "submitting"}
+        self.save(durable=any(not isinstance(runners(name), LocalRunner) for name in submitting))
 
     def chain(self, name: str) -> list[str]:
         """``name`` and the steps it takes inputs from, upstream first (following ``after``)."""
@@ -97,7 +111,7 @@ class JobRun:
     def advance(self, ctx: Context) -> list[str]:
         """Step every element whose upstream is done until it must wait (siblings run side by side)."""
         assert self.status is not None
-        ctx.save = self.save
+        ctx.save = lambda: self.save_before_submit(ctx.runners)
         actions: list[str] = self.update_blocked()
         for element in self.status.elements:
             if not self.ready_to_step(element.name):
@@ -107,7 +121,7 @@ class JobRun:
                 action = manager.step(ctx)
                 if action is None:
                     break
-                self.save()
+                self.save(durable=False)
                 actions.append(f"{self.job.id}/{element.name}: {action}")
         return actions + self.update_blocked()
 
@@ -136,7 +150,7 @@ class JobRun:
                 element.log("unblocked")
                 changes.append(f"{self.job.id}/{element.name}: unblocked")
         if changes:
-            self.save()
+            self.save(durable=False)
         return changes
 
     def is_finished(self) -> bool:
