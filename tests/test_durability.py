@@ -11,6 +11,7 @@ import pytest
 
 from autogenv2 import storage
 from autogenv2.ensemble import reconcile
+from autogenv2.index import Index
 from autogenv2.job import JobRun
 from autogenv2.plan import load_plan
 from autogenv2.runners.local import LocalRunner
@@ -62,13 +63,19 @@ def test_a_pass_renames_without_fsync_and_syncs_once(tmp_path: Path, monkeypatch
     spy = Spy(monkeypatch)
     report = reconcile(plan)
     assert not report.errors, report.errors
-    assert report.states.get("running") == 1 and report.states.get("ready") == 4, report.states
+    assert report.states == {"running": 1, "planned": 4}, report.states
     assert [p for p in spy.fsynced if "status.json" in p or p.endswith("/runs/j0")] == [], spy.fsynced
     assert len(spy.synced) == 1 and storage._PENDING == set()
-    for job in range(5):  # still the readable indent=1 layout json.dumps writes, and the same schema
-        text = (plan.root / f"j{job}" / "status.json").read_text()
-        assert text == json.dumps(json.loads(text), indent=1)
-        assert JobStatus.load(plan.root / f"j{job}") is not None
+    text = (plan.root / "j0" / "status.json").read_text()  # the readable indent=1 layout of json.dumps
+    assert text == json.dumps(json.loads(text), indent=1)
+    # the jobs waiting for the one slot have nothing on disk yet, and the index knows them as planned
+    assert sorted(p.name for p in plan.root.iterdir() if not p.name.startswith(".")) == ["j0"]
+    with Index(plan.root) as index:
+        rows = index.rows(columns=["job", "state"])
+    assert [(r["job"], r["state"]) for r in rows] == [("j0", "running")] + [(f"j{i}", "planned") for i in range(1, 5)]
+    second = reconcile(plan)  # j0 still runs or has finished: a slot for j1 at most
+    assert not second.errors and sum(second.states.values()) == 5 and (plan.root / "j1").exists() is (
+        second.states.get("planned", 0) == 3), second.states
 
 
 class Scheduler:

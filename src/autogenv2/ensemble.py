@@ -129,7 +129,8 @@ def _reconcile_indexed(plan: Plan, retry_failed: bool, fingerprint: str = "") ->
         index.set_meta(dirty="1", plan="")
         report, runs = _reconcile_locked(plan, retry_failed)
         sync_pending()  # the pass's status writes, durable at once before the index calls them clean
-        index.update((run.status, run.is_finished()) for run in runs if run.status is not None)
+        index.update(((run.status, run.is_finished()) for run in runs if run.status is not None),
+                     every_job=True)  # jobs still without a status file are indexed as planned
         index.set_meta(dirty="0", plan=fingerprint if not report.errors else "")
     return report
 

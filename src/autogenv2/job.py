@@ -27,18 +27,25 @@ class JobRun:
         self.job = job
         self.directory = root / check_name(job.id, "job id")
         self.status: JobStatus | None = None
+        self.on_disk = False
+        """Whether status.json exists (a new job's is written at its first step)."""
 
     def load(self) -> list[str]:
-        """Ensure the directory, read status.json, and apply plan changes. Returns messages."""
-        self.directory.mkdir(mode=0o755, parents=True, exist_ok=True)
-        inside(self.directory.parent, self.directory)
+        """Read status.json and apply plan changes. Returns messages.
+
+        A job without one starts with every element planned, in memory only: its directory and
+        status file are made when it first takes a step (:meth:`materialize`), so a pass over a
+        new plan writes nothing for the jobs that must wait for a free runner slot.
+        """
+        if self.directory.is_symlink() or self.directory.exists():
+            inside(self.directory.parent, self.directory)
         status = JobStatus.load(self.directory)
         if status is None:
             self.status = JobStatus(job_id=self.job.id, variables=self.job.variables,
                                     elements=[new_element(s) for s in self.job.steps])
-            self.save(durable=False)  # on disk before any step directory exists
+            self.on_disk = False
             return []
-        self.status = status
+        self.status, self.on_disk = status, True
         messages, rejudge = reconcile_steps(status, self.job.steps, self.directory)
         if status.variables != self.job.variables:
             status.variables = self.job.variables
@@ -55,7 +62,20 @@ class JobRun:
     def save(self, durable: bool = True) -> None:
         """Write status.json; a pass saves non-durably and syncs once at its end (storage.sync_pending)."""
         assert self.status is not None
+        if not self.on_disk:
+            self.directory.mkdir(mode=0o755, parents=True, exist_ok=True)
+            inside(self.directory.parent, self.directory)
         self.status.save(self.directory, durable=durable)
+        self.on_disk = True
+
+    def waits_for_a_slot(self, name: str, ctx: Context) -> bool:
+        """A planned element whose runner is full: its inputs are written when it can start."""
+        assert self.status is not None
+        element = self.status.element(name)
+        if element.state is not State.planned:
+            return False
+        runner = next(step.runner for step in self.job.steps if step.name == name)
+        return not ctx.has_capacity(runner)
 
     def save_before_submit(self, runners: Callable[[str], object]) -> None:
         """The save that precedes a submission: durable when a scheduler outside this host gets it.
@@ -114,15 +134,24 @@ class JobRun:
         ctx.save = lambda: self.save_before_submit(ctx.runners)
         actions: list[str] = self.update_blocked()
         for element in self.status.elements:
-            if not self.ready_to_step(element.name):
+            if not self.ready_to_step(element.name) or self.waits_for_a_slot(element.name, ctx):
                 continue
+            if not self.on_disk:
+                self.save(durable=False)  # the status exists before any step directory does
             manager = self.manager(element.name)
+            unsaved = False
             for _ in range(MAX_STEPS_PER_PASS):
                 action = manager.step(ctx)
                 if action is None:
                     break
-                self.save(durable=False)
                 actions.append(f"{self.job.id}/{element.name}: {action}")
+                # ready (inputs written, or an abandoned attempt closed) goes on to start at once, and
+                # _start saves before it submits; redoing either after a kill changes nothing
+                unsaved = manager.status.state is State.ready
+                if not unsaved:
+                    self.save(durable=False)
+            if unsaved:
+                self.save(durable=False)
         return actions + self.update_blocked()
 
     def update_blocked(self) -> list[str]:
