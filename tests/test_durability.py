@@ -12,9 +12,8 @@ import pytest
 from autogenv2 import storage
 from autogenv2.ensemble import reconcile
 from autogenv2.index import Index
-from autogenv2.job import JobRun, fresh_status
+from autogenv2.job import JobRun
 from autogenv2.plan import load_plan
-from autogenv2.planchange import new_element
 from autogenv2.runners.local import LocalRunner
 from autogenv2.states import State
 from autogenv2.status import Attempt, JobStatus
@@ -117,17 +116,3 @@ def test_sync_pending_covers_every_non_durable_write(tmp_path: Path, monkeypatch
     assert storage.sync_pending() == 0 and spy.synced == [str(tmp_path / "a")]
     storage.write_json_atomic(tmp_path / "a" / "y.json", {"n": 2})
     assert spy.fsynced == [str(tmp_path / "a" / "y.json.tmp-") + str(os.getpid()), str(tmp_path / "a")]
-
-
-def test_a_fresh_status_is_what_new_element_makes(tmp_path: Path) -> None:
-    (tmp_path / "machines.toml").write_text(MACHINES)
-    (tmp_path / "plan.toml").write_text(PLAN.replace('[[steps]]\nname = "mc"', '[[steps]]\nname = "warm"\ncode = "toy"\n'
-                                                     'method = "mc"\nnblocks = 3\n[[steps]]\nname = "mc"', 1))
-    plan = load_plan(tmp_path / "plan.toml")
-    job = plan.jobs[2]
-    fast = fresh_status(job)
-    slow = JobStatus(job_id=job.id, variables=job.variables, elements=[new_element(s) for s in job.steps])
-    assert [e.name for e in fast.elements] == ["warm", "mc"] and fast.variables == {"i": 2}
-    fast.updated_at = slow.updated_at
-    assert fast.model_dump_json(indent=1) == slow.model_dump_json(indent=1)
-    assert JobStatus.model_validate_json(fast.model_dump_json()) == slow

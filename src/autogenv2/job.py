@@ -11,21 +11,13 @@ from pathlib import Path
 from . import plan as planmod
 from .manager import Context, Manager
 from .naming import check_name, inside
-from .planchange import reconcile_steps
+from .planchange import new_element, reconcile_steps
 from .runners.local import LocalRunner
 from .states import State
-from .status import ElementStatus, JobStatus
+from .status import JobStatus
 
 MAX_STEPS_PER_PASS = 100
 """Safety net against a Manager that keeps reporting actions without converging."""
-
-
-def fresh_status(job: planmod.Job) -> JobStatus:
-    """Every element planned, as :func:`planchange.new_element` makes them, built without re-validating
-    what the plan already validated (a first pass over 10k jobs builds 20k of them)."""
-    elements = [ElementStatus.model_construct(name=step.name, code=step.code, method=step.method, spec=step.spec())
-                for step in job.steps]
-    return JobStatus.model_construct(job_id=job.id, variables=dict(job.variables), elements=elements)
 
 
 class JobRun:
@@ -49,7 +41,9 @@ class JobRun:
             inside(self.directory.parent, self.directory)
         status = JobStatus.load(self.directory)
         if status is None:
-            self.status, self.on_disk = fresh_status(self.job), False
+            self.status = JobStatus(job_id=self.job.id, variables=self.job.variables,
+                                    elements=[new_element(s) for s in self.job.steps])
+            self.on_disk = False
             return []
         self.status, self.on_disk = status, True
         messages, rejudge = reconcile_steps(status, self.job.steps, self.directory)
