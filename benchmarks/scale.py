@@ -200,17 +200,27 @@ def run(argv: list[str], cwd: Path, env: dict[str, str] | None = None, ok: tuple
 
 def run_rss(argv: list[str], cwd: Path, env: dict[str, str] | None = None,
             ok: tuple[int, ...] = (0,)) -> tuple[float, float]:
-    """(wall seconds, peak RSS in MB) of one subprocess, from its own rusage (wait4)."""
+    """(wall seconds, peak RSS in MB) of one subprocess.
+
+    The RSS comes from a small launcher's RUSAGE_CHILDREN: a child forked straight from this (large)
+    process would count this process's pages in its own peak.
+    """
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    assert proc.stderr is not None
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc = subprocess.run([sys.executable, "-c", PEAK, *argv], cwd=cwd, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, env=env, check=False)
     wall = time.perf_counter() - start
-    if proc.returncode not in ok:
-        raise RuntimeError(f"{' '.join(argv[:4])} ... failed ({proc.returncode}): " + err.decode()[-2000:])
-    return wall, usage.ru_maxrss / 1024
+    err = proc.stderr.decode(errors="replace")
+    last = (err.splitlines() or [""])[-1].split()
+    code, peak = (int(last[0]), int(last[1])) if len(last) == 2 else (proc.returncode, 0)
+    if code not in ok:
+        raise RuntimeError(f"{' '.join(argv[:4])} ... failed ({code}): " + err[-2000:])
+    return wall, peak / 1024
+
+
+PEAK = """import resource, subprocess, sys
+code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode
+sys.stderr.write(f"\\n{code} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}\\n")
+"""
 
 
 def output(argv: list[str], cwd: Path) -> str:
@@ -322,6 +332,7 @@ RATIOS = [
     ("mq workflow (new tasks) ÷ autogenv2 first pass", "mq workflow (new tasks)", "ag first pass (new plan)", 1),
     ("myqueue re-run ÷ autogenv2 run", "mq workflow (re-run)", "ag run (no-op)", 3),
     ("mq ls ÷ autogenv2 status --plain --all", "mq ls", "ag status --plain --all", None),
+    ("mq ls ÷ autogenv2 status (default)", "mq ls", "ag status (table)", 2),
     ("flow run ÷ autogenv2 run", "flow run (no-op)", "ag run (no-op)", None),
     ("flow status -d ÷ autogenv2 status --plain", "flow status -d", "ag status --plain", 5),
     ("flow status -d ÷ autogenv2 status --plain --all", "flow status -d", "ag status --plain --all", 5),

@@ -76,7 +76,7 @@ def status(target: Path, rescan: bool = False, plain: bool = False, show_all: bo
         return plain_status(root, rescan, show_all)
     from .display import print_status
 
-    print_status(console(), root, rescan=rescan)
+    print_status(console, root, rescan=rescan)  # made only if needed: a large status is plain text
     return 0
 
 
