@@ -116,3 +116,16 @@ def test_sync_pending_covers_every_non_durable_write(tmp_path: Path, monkeypatch
     assert storage.sync_pending() == 0 and spy.synced == [str(tmp_path / "a")]
     storage.write_json_atomic(tmp_path / "a" / "y.json", {"n": 2})
     assert spy.fsynced == [str(tmp_path / "a" / "y.json.tmp-") + str(os.getpid()), str(tmp_path / "a")]
+
+
+def test_index_rows_of_planned_elements_match_the_general_rows() -> None:
+    from autogenv2.index import COLUMNS, element_rows
+    from autogenv2.status import ElementStatus
+
+    status = JobStatus(job_id="j", elements=[
+        ElementStatus(name="a", code="toy", method="mc", spec={"options": {"b": 1, "a": 2}}),
+        ElementStatus(name="q", code="qwalk", method="dmc", spec={}, reason="waits")])
+    planned = element_rows(status)  # the short cut for elements with no attempt, result or lineage
+    for element in status.elements:
+        element.result = {"unrelated": 1}  # takes the general path, same columns
+    assert planned == element_rows(status) and {len(row) for row in planned} == {len(COLUMNS) + 1}

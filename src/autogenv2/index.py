@@ -59,8 +59,12 @@ def quality(result: dict[str, Any]) -> tuple[int | None, float | None, bool | No
 
 def element_rows(status: JobStatus) -> list[tuple[Any, ...]]:
     """The index rows of one job (one per element)."""
-    rows = []
+    rows: list[tuple[Any, ...]] = []
     for position, element in enumerate(status.elements):
+        if not element.attempts and not element.result and not element.lineage:  # planned: most of a new plan
+            rows.append((status.job_id, position, element.name, element.code, element.method, element.state.value,
+                         0, *NOTHING, element.reason, "", _json(element.spec.get("options", {})), "{}"))
+            continue
         result, last = element.result, (element.attempts[-1] if element.attempts else None)
         seconds = [a.seconds for a in element.attempts if a.seconds is not None]
         scheduler = ""
@@ -75,6 +79,10 @@ def element_rows(status: JobStatus) -> list[tuple[Any, ...]]:
                      round(sum(seconds), 3) if seconds else None, element.reason, scheduler,
                      _json(element.spec.get("options", {})), _json(lineage)))
     return rows
+
+
+NOTHING = (None,) * 9
+"""energy … wall_seconds of an element with no attempts and no result."""
 
 
 def _json(value: dict[str, Any]) -> str:
