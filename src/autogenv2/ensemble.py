@@ -1,8 +1,9 @@
 """EnsembleRun: one reconcile pass over every job of a plan (``autogenv2 run PLAN``).
 
-For each job: ensure ``<root>/<jobid>/``, read its status, apply plan changes by the rules
-of :mod:`autogenv2.planchange`, ask each Runner once about every attempt in flight, and then
-step each job's Managers as far as they go without waiting. A pass holds the root's lock, so
+For each job: read its status (a new job's is made in memory and written with ``<root>/<jobid>/``
+at its first step), apply plan changes by the rules of :mod:`autogenv2.planchange`, ask each
+Runner once about every attempt in flight, and then step each job's Managers as far as they go
+without waiting. A pass holds the root's lock, so
 two ``run`` invocations never act at once; ``--watch`` repeats passes.
 """
 from __future__ import annotations
