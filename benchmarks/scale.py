@@ -22,6 +22,7 @@ into the interpreter running this script.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import shutil
 import sqlite3
@@ -172,7 +173,7 @@ def stop_mq_daemons(work: Path) -> None:
     """myqueue forks a daemon (it kicks the queue every 10 minutes); stop the ones our trees started."""
     import signal
 
-    for pidfile in work.glob("*/mq/.myqueue/daemon-*.pid"):
+    for pidfile in work.glob("*/*/.myqueue/daemon-*.pid"):
         try:
             os.kill(int(pidfile.read_text().split(":")[1]), signal.SIGTERM)
         except (OSError, ValueError, IndexError):
@@ -192,19 +193,38 @@ def ensure_venv(venv: Path) -> Path:
 
 # --- timing ---------------------------------------------------------------------------------------
 
-def run(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> float:
+def run(argv: list[str], cwd: Path, env: dict[str, str] | None = None, ok: tuple[int, ...] = (0,)) -> float:
     """Wall time of one subprocess (stdout discarded); raises if it fails."""
+    return run_rss(argv, cwd, env, ok)[0]
+
+
+def run_rss(argv: list[str], cwd: Path, env: dict[str, str] | None = None,
+            ok: tuple[int, ...] = (0,)) -> tuple[float, float]:
+    """(wall seconds, peak RSS in MB) of one subprocess.
+
+    The RSS comes from a small launcher's RUSAGE_CHILDREN: a child forked straight from this (large)
+    process would count this process's pages in its own peak.
+    """
     start = time.perf_counter()
-    proc = subprocess.run(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.run([sys.executable, "-c", PEAK, *argv], cwd=cwd, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, env=env, check=False)
     wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv[:4])} ... failed ({proc.returncode}): "
-                           + proc.stderr.decode()[-2000:])
-    return wall
+    err = proc.stderr.decode(errors="replace")
+    last = (err.splitlines() or [""])[-1].split()
+    code, peak = (int(last[0]), int(last[1])) if len(last) == 2 else (proc.returncode, 0)
+    if code not in ok:
+        raise RuntimeError(f"{' '.join(argv[:4])} ... failed ({code}): " + err[-2000:])
+    return wall, peak / 1024
+
+
+PEAK = """import resource, subprocess, sys
+code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode
+sys.stderr.write(f"\\n{code} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}\\n")
+"""
 
 
 def output(argv: list[str], cwd: Path) -> str:
-    proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True)
+    proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False)
     return (proc.stdout + proc.stderr).strip()
 
 
@@ -254,11 +274,65 @@ def measure(n: int, work: Path, args: argparse.Namespace) -> dict[str, float]:
     return medians
 
 
+TOY_HEAD = """root = "runs"
+[[steps]]
+name = "scf"
+code = "toy"
+method = "mc"
+nblocks = 4
+seconds_per_block = 0.0
+[[steps]]
+name = "vmc"
+code = "toy"
+method = "mc"
+nblocks = 4
+seconds_per_block = 0.0
+[[scans]]
+id = "r{r}"
+"""
+
+
+def first_pass(n: int, work: Path, args: argparse.Namespace) -> dict[str, float]:
+    """A brand-new plan: autogenv2's first pass (local runner) against myqueue submitting the same tasks.
+
+    autogenv2 creates every job's directory and status, writes the inputs of every first element and
+    starts as many as the local runner's throttle allows (2 here); myqueue records the 2n tasks in its
+    database and hands them to the id-only scheduler stand-in. Fresh trees in every repetition.
+    """
+    ag, times = autogenv2_argv(), {}
+    plan = work / "first-ag" / "plan.toml"
+    plan.parent.mkdir(parents=True, exist_ok=True)
+    plan.write_text(TOY_HEAD + "vary = { r = [" + ", ".join(values(n)) + "] }\n")
+    mq = None if args.skip_others else ensure_venv(args.venv).parent / "mq"
+    for _ in range(min(args.repeat, 3)):
+        shutil.rmtree(plan.parent / "runs", ignore_errors=True)
+        wall, rss = run_rss([*ag, "run", str(plan)], plan.parent, ok=(0, 4))
+        times.setdefault("ag first pass (new plan)", []).append(wall)
+        times.setdefault("ag first pass peak RSS MB", []).append(rss)
+        if mq is not None:
+            base = work / "first-mq"
+            shutil.rmtree(base, ignore_errors=True)
+            base.mkdir(parents=True)
+            (base / ".myqueue").mkdir()
+            (base / ".myqueue" / "config.py").write_text("config = {'scheduler': 'local'}\n")
+            (base / "wf.py").write_text(MQ_WORKFLOW)
+            folders = [f"r{v}" for v in values(n)]
+            for folder in folders:
+                (base / folder).mkdir()
+            wall, rss = run_rss([str(mq.parent / "python"), "-c", MQ_SUBMIT, "workflow", "wf.py", *folders], base)
+            times.setdefault("mq workflow (new tasks)", []).append(wall)
+            times.setdefault("mq workflow peak RSS MB", []).append(rss)
+            stop_mq_daemons(work.parent)
+    return {name: statistics.median(seconds) for name, seconds in times.items()}
+
+
 # --- report ---------------------------------------------------------------------------------------
 
 RATIOS = [
+    ("mq workflow (new tasks) ÷ autogenv2 first pass", "mq workflow (new tasks)", "ag first pass (new plan)", 1),
     ("myqueue re-run ÷ autogenv2 run", "mq workflow (re-run)", "ag run (no-op)", 3),
     ("mq ls ÷ autogenv2 status --plain --all", "mq ls", "ag status --plain --all", None),
+    ("mq ls ÷ autogenv2 status (default)", "mq ls", "ag status (table)", 2),
     ("flow run ÷ autogenv2 run", "flow run (no-op)", "ag run (no-op)", None),
     ("flow status -d ÷ autogenv2 status --plain", "flow status -d", "ag status --plain", 5),
     ("flow status -d ÷ autogenv2 status --plain --all", "flow status -d", "ag status --plain --all", 5),
@@ -282,7 +356,7 @@ def report(results: dict[int, dict[str, float]]) -> None:
     if len(sizes) > 1:
         print(f"\ngrowth of our times, N={sizes[0]:,} → " + " → ".join(f"{n:,}" for n in sizes[1:]))
         for name in (n for n in names if n.startswith("ag ")):
-            steps = [results[b][name] / results[a][name] for a, b in zip(sizes, sizes[1:])]
+            steps = [results[b][name] / results[a][name] for a, b in itertools.pairwise(sizes)]
             print(f"{name:<{width}}" + "".join(f"{f'×{s:.1f}':>12}" for s in steps))
 
 
@@ -293,6 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--venv", type=Path, default=DEFAULT_VENV)
     parser.add_argument("--skip-others", action="store_true", help="time autogenv2 only")
+    parser.add_argument("--first-only", action="store_true", help="only the first pass over a new plan")
     parser.add_argument("--keep", type=Path, help="build the trees here and keep them")
     args = parser.parse_args(argv)
     sizes = sorted(set(args.sizes + ([100_000] if args.big else [])))
@@ -301,7 +376,8 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     try:
         for n in sizes:
-            results[n] = measure(n, work / f"n{n}", args)
+            results[n] = {} if args.first_only else measure(n, work / f"n{n}", args)
+            results[n].update(first_pass(n, work / f"n{n}", args))
         report(results)
     finally:
         stop_mq_daemons(work)

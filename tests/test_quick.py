@@ -102,3 +102,22 @@ def test_status_shows_the_95_bound_the_warmup_used_and_reliability(toy: Path) ->
         line = next(ln for ln in table.splitlines() if f" {row['job']} " in ln)
         assert f"{row['error_95']:.6f} / {row['warmup']}" in line, line
         assert ("(unreliable)" in line) == (not row["reliable"]), line
+
+
+INSPECT_PROBE = PROBE.replace('("typer", "pydantic", "pandas", "click", "numpy")',
+                              '("typer", "click", "pandas", "autogenv2.codes.qwalk.writer", '
+                              '"autogenv2.codes.qwalk.conversion", "autogenv2.codes.qwalk.optimizers")')
+CASES = Path(__file__).parent / "data" / "qwalk" / "cases"
+
+
+@pytest.mark.parametrize("args", [["--json"], [], ["--run-id", "qw.dmc", "--json"], ["--exit-code", "0"]])
+def test_inspect_needs_no_framework_or_writers(tmp_path: Path, args: list[str]) -> None:
+    case = str(CASES / "dmc_h2")
+    run = [sys.executable, "-c", INSPECT_PROBE]
+    quick = subprocess.run([*run, json.dumps(["inspect", case, *args])], capture_output=True, text=True,
+                           cwd=tmp_path, timeout=300, check=False)
+    full = subprocess.run([*run, json.dumps(["--traceback", "inspect", case, *args])], capture_output=True,
+                          text=True, cwd=tmp_path, timeout=300, check=False)
+    assert "CODE 0" in quick.stderr and heavy(quick) == [], quick.stderr
+    assert "typer" in heavy(full)
+    assert quick.stdout == full.stdout and "dmc" in quick.stdout

@@ -1,16 +1,22 @@
 """Rich tables and the ``--watch`` progress display."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.live import Live
-from rich.markup import escape
-from rich.table import Table
+if TYPE_CHECKING:  # rich is imported where it is used: a large `status` prints plain text without it
+    from rich.console import Console
+    from rich.table import Table
 
-if TYPE_CHECKING:
     from .ensemble import PassReport
+
+
+def escape(text: str) -> str:
+    """rich's markup escape (rich loaded on first use)."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
 
 
 STATE_STYLE = {"done": "green", "failed": "red", "blocked": "red", "running": "cyan", "needs_more": "yellow",
@@ -44,6 +50,8 @@ LARGE = 400
 
 def status_table(rows: list[dict[str, Any]], root: Path) -> Table:
     """One row per element."""
+    from rich.table import Table
+
     table = Table(title=f"autogenv2 status — {root}", show_lines=False)
     for column in ("job", "element", "state", "attempts", "energy ± error (Ha)", "95 % / warm-up",
                    "scheduler", "reason"):
@@ -64,25 +72,31 @@ def plain_lines(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
-def print_status(console: Console, root: Path, only: list[str] | None = None, rescan: bool = False,
-                 quiet_if_large: bool = False) -> None:
-    """The status of every element under ``root`` (counts first when the ensemble is large)."""
+def print_status(console: Console | Callable[[], Console], root: Path, only: list[str] | None = None,
+                 rescan: bool = False, quiet_if_large: bool = False) -> None:
+    """The status of every element under ``root`` (counts first when the ensemble is large).
+
+    ``console`` may be a function making one: a large status printed as plain text never needs it.
+    """
     from .results_table import rows_and_errors
 
     rows, errors = rows_and_errors(root, rescan, only, STATUS_COLUMNS)
-    for error in errors:
-        console.print(f"[red]unreadable:[/red] {escape(error)}", highlight=False)
-    if len(rows) <= LARGE:
-        console.print(status_table(rows, root))
-        return
     counts: dict[str, int] = {}
     for row in rows:
         counts[row["state"]] = counts.get(row["state"], 0) + 1
     summary_line = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
-    if quiet_if_large:
-        console.print(f"{len(rows)} elements: {summary_line} (`autogenv2 status` lists them)",
+    large = len(rows) > LARGE
+    if errors or not large or quiet_if_large:
+        out = console() if callable(console) else console
+        for error in errors:
+            out.print(f"[red]unreadable:[/red] {escape(error)}", highlight=False)
+        if not large:
+            out.print(status_table(rows, root))
+            return
+        if quiet_if_large:
+            out.print(f"{len(rows)} elements: {summary_line} (`autogenv2 status` lists them)",
                       highlight=False)
-        return
+            return
     import sys
 
     sys.stdout.write(plain_lines(rows) + "\n")
@@ -125,6 +139,8 @@ def print_results(console: Console, rows: list[dict[str, Any]]) -> None:
 
         sys.stdout.write(plain_lines(rows) + "\n")
         return
+    from rich.table import Table
+
     table = Table(title="autogenv2 results")
     for column in ("job", "element", "method", "state", "energy ± error (Ha)", "blocks", "wall s"):
         table.add_column(column)
@@ -139,6 +155,8 @@ class Progress:
     """A live one-line summary plus the actions of the latest pass, for ``--watch``."""
 
     def __init__(self, console: Console) -> None:
+        from rich.live import Live
+
         self.console = console
         self.live = Live(console=console, refresh_per_second=2, transient=True)
         self.passes = 0

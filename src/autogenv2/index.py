@@ -8,10 +8,12 @@ updating it), and ``--rescan`` forces that. A pass marks it dirty first and clea
 from __future__ import annotations
 
 import json
+import math
 import os
 import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Self
 
 from .storage import STATUS_FILE
 
@@ -26,6 +28,8 @@ CREATE TABLE IF NOT EXISTS elements (
   energy REAL, error REAL, warmup INTEGER, error_95 REAL, reliable INTEGER, block_variance REAL, local_energy_variance REAL, blocks INTEGER, wall_seconds REAL,
   reason TEXT, scheduler TEXT, parameters TEXT, lineage TEXT, PRIMARY KEY (job_id, position));
 """
+VIRTUAL = "SELECT job_id FROM jobs WHERE size = -1"
+"""Jobs the last pass indexed from the plan alone (no status file yet: every element planned)."""
 INDEX_SCHEMA = "3"
 """Bumped when the tables change; an index of another version is rebuilt from the status files."""
 COLUMNS = ["job", "element", "code", "method", "state", "attempts", "energy", "error", "warmup", "error_95",
@@ -55,8 +59,12 @@ def quality(result: dict[str, Any]) -> tuple[int | None, float | None, bool | No
 
 def element_rows(status: JobStatus) -> list[tuple[Any, ...]]:
     """The index rows of one job (one per element)."""
-    rows = []
+    rows: list[tuple[Any, ...]] = []
     for position, element in enumerate(status.elements):
+        if not element.attempts and not element.result and not element.lineage:  # planned: most of a new plan
+            rows.append((status.job_id, position, element.name, element.code, element.method, element.state.value,
+                         0, *NOTHING, element.reason, "", _json(element.spec.get("options", {})), "{}"))
+            continue
         result, last = element.result, (element.attempts[-1] if element.attempts else None)
         seconds = [a.seconds for a in element.attempts if a.seconds is not None]
         scheduler = ""
@@ -69,13 +77,20 @@ def element_rows(status: JobStatus) -> list[tuple[Any, ...]]:
                      len(element.attempts), _num(result.get("energy")), _num(result.get("error")),
                      *quality(result), *variances(element.code, result), blocks if isinstance(blocks, int) else None,
                      round(sum(seconds), 3) if seconds else None, element.reason, scheduler,
-                     json.dumps(element.spec.get("options", {}), sort_keys=True),
-                     json.dumps(lineage, sort_keys=True)))
+                     _json(element.spec.get("options", {})), _json(lineage)))
     return rows
 
 
+NOTHING = (None,) * 9
+"""energy … wall_seconds of an element with no attempts and no result."""
+
+
+def _json(value: dict[str, Any]) -> str:
+    return json.dumps(value, sort_keys=True) if value else "{}"
+
+
 def _num(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and value == value else None
+    return float(value) if isinstance(value, (int, float)) and not math.isnan(value) else None
 
 
 class Index:
@@ -104,7 +119,7 @@ class Index:
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (INDEX_SCHEMA,))
         return db
 
-    def __enter__(self) -> "Index":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -118,21 +133,36 @@ class Index:
         with self.db:
             self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", values.items())
 
-    def update(self, statuses: Iterable[tuple[JobStatus, bool]]) -> None:
-        """Store the rows of these jobs (after a pass wrote their status files)."""
+    def update(self, statuses: Iterable[tuple[JobStatus, bool]], every_job: bool = False) -> None:
+        """Store the rows of these jobs (after a pass wrote their status files).
+
+        A job whose status file does not exist yet (planned, waiting for a runner slot) is stored
+        with size -1. ``every_job``: these are all the plan's jobs, so such rows of other jobs go.
+        """
+        known = {row[0]: row[1:] for row in self.db.execute("SELECT job_id, mtime_ns, size, final FROM jobs")}
         with self.db:
+            if every_job:
+                self.db.execute(f"DELETE FROM elements WHERE job_id IN ({VIRTUAL})")
+                self.db.execute("DELETE FROM jobs WHERE size = -1")
+            jobs, rows = [], []
             for status, final in statuses:
-                path = self.root / status.job_id / STATUS_FILE
-                stat = path.stat()
-                self.db.execute("INSERT OR REPLACE INTO jobs VALUES (?, ?, ?, ?)",
-                                (status.job_id, stat.st_mtime_ns, stat.st_size, int(final)))
-                self.db.execute("DELETE FROM elements WHERE job_id=?", (status.job_id,))
-                self.db.executemany(f"INSERT INTO elements VALUES ({','.join('?' * (len(COLUMNS) + 1))})",
-                                    element_rows(status))
+                try:
+                    stat = os.stat(os.path.join(self.root, status.job_id, STATUS_FILE))
+                    found = (stat.st_mtime_ns, stat.st_size, int(final))
+                except FileNotFoundError:
+                    found = (0, -1, int(final))
+                if found[1] >= 0 and known.get(status.job_id) == found:
+                    continue  # the file the rows were made from, untouched: the rows are current
+                jobs.append((status.job_id, *found))
+                rows += element_rows(status)
+            self.db.executemany("DELETE FROM elements WHERE job_id=?", [(job[0],) for job in jobs])
+            self.db.executemany("INSERT OR REPLACE INTO jobs VALUES (?, ?, ?, ?)", jobs)
+            self.db.executemany(f"INSERT INTO elements VALUES ({','.join('?' * (len(COLUMNS) + 1))})", rows)
 
     def rescan(self) -> list[str]:
         """Bring the index in line with the status files on disk; returns unreadable-file messages."""
-        known = {row[0]: (row[1], row[2]) for row in self.db.execute("SELECT job_id, mtime_ns, size FROM jobs")}
+        known = {row[0]: (row[1], row[2]) for row in
+                 self.db.execute("SELECT job_id, mtime_ns, size FROM jobs WHERE size >= 0")}  # not planned-only
         seen, changed, errors = set(), [], []
         with os.scandir(self.root) as entries:
             for entry in entries:

@@ -5,12 +5,14 @@ the SCF, the optimized wave function, ...): outputs accumulate by name, later on
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from . import plan as planmod
 from .manager import Context, Manager
 from .naming import check_name, inside
 from .planchange import new_element, reconcile_steps
+from .runners.local import LocalRunner
 from .states import State
 from .status import JobStatus
 
@@ -25,34 +27,66 @@ class JobRun:
         self.job = job
         self.directory = root / check_name(job.id, "job id")
         self.status: JobStatus | None = None
+        self.on_disk = False
+        """Whether status.json exists (a new job's is written at its first step)."""
 
     def load(self) -> list[str]:
-        """Ensure the directory, read status.json, and apply plan changes. Returns messages."""
-        self.directory.mkdir(mode=0o755, parents=True, exist_ok=True)
-        inside(self.directory.parent, self.directory)
+        """Read status.json and apply plan changes. Returns messages.
+
+        A job without one starts with every element planned, in memory only: its directory and
+        status file are made when it first takes a step (:meth:`materialize`), so a pass over a
+        new plan writes nothing for the jobs that must wait for a free runner slot.
+        """
+        if self.directory.is_symlink() or self.directory.exists():
+            inside(self.directory.parent, self.directory)
         status = JobStatus.load(self.directory)
         if status is None:
             self.status = JobStatus(job_id=self.job.id, variables=self.job.variables,
                                     elements=[new_element(s) for s in self.job.steps])
-            self.save()
+            self.on_disk = False
             return []
-        self.status = status
+        self.status, self.on_disk = status, True
         messages, rejudge = reconcile_steps(status, self.job.steps, self.directory)
         if status.variables != self.job.variables:
             status.variables = self.job.variables
             messages.append(f"{self.job.id}: variables now {self.job.variables}")
         if messages:
-            self.save()
+            self.save(durable=False)
         for name in rejudge:
             manager = self.manager(name)
             if manager.status.state in (State.done, State.needs_more, State.failed) and manager.status.attempts:
                 messages.append(f"{self.job.id}/{name}: {manager.rejudge()}")
-                self.save()
+                self.save(durable=False)
         return messages
 
-    def save(self) -> None:
+    def save(self, durable: bool = True) -> None:
+        """Write status.json; a pass saves non-durably and syncs once at its end (storage.sync_pending)."""
         assert self.status is not None
-        self.status.save(self.directory)
+        if not self.on_disk:
+            self.directory.mkdir(mode=0o755, parents=True, exist_ok=True)
+            inside(self.directory.parent, self.directory)
+        self.status.save(self.directory, durable=durable)
+        self.on_disk = True
+
+    def waits_for_a_slot(self, name: str, ctx: Context) -> bool:
+        """A planned element whose runner is full: its inputs are written when it can start."""
+        assert self.status is not None
+        element = self.status.element(name)
+        if element.state is not State.planned:
+            return False
+        runner = next(step.runner for step in self.job.steps if step.name == name)
+        return not ctx.has_capacity(runner)
+
+    def save_before_submit(self, runners: Callable[[str], object]) -> None:
+        """The save that precedes a submission: durable when a scheduler outside this host gets it.
+
+        A batch scheduler keeps a job through a power loss of the submit host, so its attempt must
+        be on disk for real before it is handed over; local processes die with the host anyway.
+        """
+        assert self.status is not None
+        submitting = {e.attempts[-1].runner for e in self.status.elements
+                      if e.state is State.running and e.attempts and e.attempts[-1].phase == "submitting"}
+        self.save(durable=any(not isinstance(runners(name), LocalRunner) for name in submitting))
 
     def chain(self, name: str) -> list[str]:
         """``name`` and the steps it takes inputs from, upstream first (following ``after``)."""
@@ -97,18 +131,27 @@ class JobRun:
     def advance(self, ctx: Context) -> list[str]:
         """Step every element whose upstream is done until it must wait (siblings run side by side)."""
         assert self.status is not None
-        ctx.save = self.save
+        ctx.save = lambda: self.save_before_submit(ctx.runners)
         actions: list[str] = self.update_blocked()
         for element in self.status.elements:
-            if not self.ready_to_step(element.name):
+            if not self.ready_to_step(element.name) or self.waits_for_a_slot(element.name, ctx):
                 continue
+            if not self.on_disk:
+                self.save(durable=False)  # the status exists before any step directory does
             manager = self.manager(element.name)
+            unsaved = False
             for _ in range(MAX_STEPS_PER_PASS):
                 action = manager.advance(ctx)
                 if action is None:
                     break
-                self.save()
                 actions.append(f"{self.job.id}/{element.name}: {action}")
+                # ready (inputs written, or an abandoned attempt closed) goes on to start at once, and
+                # _start saves before it submits; redoing either after a kill changes nothing
+                unsaved = manager.status.state is State.ready
+                if not unsaved:
+                    self.save(durable=False)
+            if unsaved:
+                self.save(durable=False)
         return actions + self.update_blocked()
 
     def update_blocked(self) -> list[str]:
@@ -134,7 +177,7 @@ class JobRun:
                 element.unblock()
                 changes.append(f"{self.job.id}/{element.name}: unblocked")
         if changes:
-            self.save()
+            self.save(durable=False)
         return changes
 
     def is_finished(self) -> bool:

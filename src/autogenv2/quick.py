@@ -2,7 +2,8 @@
 
 ``autogenv2 --help``, ``status TARGET [--plain] [--rescan] [--all]`` and ``results TARGET [-f FMT]
 [-o FILE]`` in their plain forms are parsed here and run without importing typer, pydantic or pandas
-(``__main__`` tries :func:`fast` first). Anything else, and ``--traceback``, goes to :mod:`cli`, whose
+(``__main__`` tries :func:`fast` first); ``inspect RUN_DIR [--json] [--run-id ID] [--stdout FILE]
+[--exit-code N]`` without typer, the writers or scipy (it needs numpy and the pydantic Reader). Anything else, and ``--traceback``, goes to :mod:`cli`, whose
 commands call the same functions below, so both paths print the same thing.
 """
 from __future__ import annotations
@@ -32,6 +33,7 @@ SUMMARY = "Set up, run, babysit and store QMC calculations."
 STATUS_FLAGS = {"--plain", "--rescan", "--all"}
 FORMATS = ("table", "csv", "json")
 RESULTS_OPTIONS = {"-f": "format", "--format": "format", "-o": "output", "--output": "output"}
+INSPECT_OPTIONS = {"--run-id": "run_id", "--stdout": "stdout", "--exit-code": "exit_code"}
 
 
 def help_text() -> str:
@@ -75,7 +77,7 @@ def status(target: Path, rescan: bool = False, plain: bool = False, show_all: bo
         return plain_status(root, rescan, show_all)
     from .display import print_status
 
-    print_status(console(), root, rescan=rescan)
+    print_status(console, root, rescan=rescan)  # made only if needed: a large status is plain text
     return 0
 
 
@@ -97,6 +99,31 @@ def results(target: Path, fmt: str = "table", output: Path | None = None) -> int
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
+
+
+def inspect(run_dir: Path, run_id: str | None = None, stdout: Path | None = None, exit_code: int | None = None,
+            as_json: bool = False) -> int:
+    """``autogenv2 inspect``: the QWalk Reader's verdict on a run directory (no writers, scipy or typer)."""
+    from .codes.qwalk.inspect import format_table, inspect_run
+
+    if not run_dir.is_dir():
+        raise AutogenError(f"{run_dir}: not a directory")
+    report = inspect_run(run_dir, run_id=run_id, stdout=stdout, exit_code=exit_code)
+    sys.stdout.write(json.dumps(report, indent=1) + "\n" if as_json else format_table(report) + "\n")
+    return 0
+
+
+def _inspect(args: list[str]) -> int | None:
+    parsed = _options(args, {"--json"}, INSPECT_OPTIONS)
+    if parsed is None or len(parsed[0]) != 1:
+        return None
+    (run_dir,), values = parsed
+    code = values.get("exit_code")
+    if code is not None and not code.lstrip("-").isdigit():
+        return None  # the full CLI names the bad value
+    stdout = values.get("stdout")
+    return inspect(Path(run_dir), values.get("run_id"), Path(stdout) if stdout else None,
+                   int(code) if code is not None else None, "--json" in values)
 
 
 def _options(args: list[str], flags: set[str],
@@ -123,8 +150,10 @@ def _dispatch(args: list[str]) -> int | None:
     if args in (["--help"], ["-h"]):
         sys.stdout.write(help_text())
         return 0
-    if not args or args[0] not in ("status", "results"):
+    if not args or args[0] not in ("status", "results", "inspect"):
         return None
+    if args[0] == "inspect":
+        return _inspect(args[1:])
     if args[0] == "status":
         parsed = _options(args[1:], STATUS_FLAGS, {})
         if parsed is None or len(parsed[0]) != 1:

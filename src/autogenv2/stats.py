@@ -261,8 +261,9 @@ def _between_groups(x: np.ndarray, size: np.ndarray, prec: Precision) -> Precisi
 def _autocovariance(y: np.ndarray) -> np.ndarray:
     """Autocovariance (lags 0..n-1) of each column of centred ``y``: shape (n, columns)."""
     n = y.shape[0]
-    spectrum = np.fft.rfft(y, 2 * n, axis=0)
-    return np.asarray(np.fft.irfft(spectrum * np.conj(spectrum), axis=0)[:n] / n)
+    size = 1 << max(2 * n - 1, 1).bit_length()  # ≥ 2n − 1 (no wrap-around), and a fast FFT length
+    spectrum = np.fft.rfft(y, size, axis=0)
+    return np.asarray(np.fft.irfft(spectrum * np.conj(spectrum), size, axis=0)[:n] / n)
 
 
 def _windowed(columns: np.ndarray, n: int, walkers: float = 1.0, window_c: float = WINDOW_C) -> Precision:

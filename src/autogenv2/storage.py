@@ -1,7 +1,10 @@
 """Atomic, schema-versioned JSON files. No pickle anywhere.
 
-A write goes to ``name.tmp-<pid>``, is fsync'ed, then ``os.replace``d over the target, and
-the directory is fsync'ed, so a crash at any point leaves either the old or the new file.
+A write goes to ``name.tmp-<pid>`` and is then ``os.replace``d over the target, so a killed
+process leaves either the old or the new file (the page cache outlives the process). A
+*durable* write also fsyncs the file before the rename and the directory after it, so an OS
+crash or power loss cannot undo it; a pass writes status files non-durably and makes them all
+durable at once at its end with :func:`sync_pending` (see docs/architecture.md, "Durability").
 A file that does not parse is moved aside (never overwritten) and reported with recovery hints.
 """
 from __future__ import annotations
@@ -53,18 +56,75 @@ MIGRATIONS: dict[int, Any] = {1: migrate_v1_to_v2, 2: migrate_v2_to_v3, 3: migra
 """``MIGRATIONS[n]`` turns a version-n dict into version n+1."""
 
 
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write ``data`` to ``path`` so that readers see the old or the new content, never a mix."""
+_PENDING: set[str] = set()
+"""Directories holding renames not yet made durable (see :func:`sync_pending`)."""
+
+
+def write_json_atomic(path: Path, data: dict[str, Any], durable: bool = True) -> None:
+    """Write ``data`` to ``path`` so that readers see the old or the new content, never a mix.
+
+    ``durable=False`` skips both fsyncs: the write survives a killed process but not a power loss
+    until :func:`sync_pending` (or the kernel's own write-back) has run.
+    """
+    write_text_atomic(path, json.dumps(data, indent=1, sort_keys=False, allow_nan=False), durable)
+
+
+def write_text_atomic(path: Path, text: str, durable: bool = True) -> None:
+    """:func:`write_json_atomic` for text already encoded (status files: pydantic's own encoder)."""
     path = Path(path)
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    text = json.dumps(data, indent=1, sort_keys=False, allow_nan=False)
-    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), "w", encoding="utf-8") as handle:
-        os.fchmod(handle.fileno(), 0o644)  # whatever the umask: status files are never world-writable
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.fchmod(fd, 0o644)  # whatever the umask: status files are never world-writable
+        view = memoryview(text.encode("utf-8"))
+        while view:  # a regular file takes it all in one write(2) but for a full disk or a signal
+            view = view[os.write(fd, view):]
+        if durable:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
     os.replace(tmp, path)
-    fsync_dir(path.parent)
+    if durable:
+        fsync_dir(path.parent)
+    else:
+        _PENDING.add(str(path.parent))
+
+
+def sync_pending() -> int:
+    """Make every non-durable write of this process durable; returns how many directories it covered.
+
+    One ``syncfs(2)`` per file system involved (``os.sync()`` where syncfs is unavailable) instead of
+    two fsyncs per file: the same guarantee at the end of a pass for a fraction of the cost.
+    """
+    pending = sorted(_PENDING)
+    _PENDING.clear()
+    devices: dict[int, str] = {}
+    for directory in pending:
+        try:
+            devices.setdefault(os.stat(directory).st_dev, directory)
+        except OSError:
+            continue
+    for directory in devices.values():
+        _syncfs(directory)
+    return len(pending)
+
+
+def _syncfs(directory: str) -> None:
+    """Flush the file system holding ``directory`` (Linux ``syncfs``; elsewhere ``os.sync``)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        syncfs = libc.syncfs
+    except (OSError, AttributeError, ImportError):
+        os.sync()
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        if syncfs(fd) != 0:
+            os.sync()
+    finally:
+        os.close(fd)
 
 
 def fsync_dir(directory: Path) -> None:
@@ -86,8 +146,8 @@ def read_json(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
         data = json.loads(text)
         if not isinstance(data, dict):
-            raise ValueError("top level is not a JSON object")
-    except (ValueError, UnicodeDecodeError) as exc:
+            raise TypeError("top level is not a JSON object")
+    except (ValueError, TypeError, UnicodeDecodeError) as exc:
         aside = quarantine(path)
         raise StatusError(
             f"{path}: corrupt JSON ({exc}); moved it to {aside.name}. "
