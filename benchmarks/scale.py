@@ -319,7 +319,8 @@ def first_pass(n: int, work: Path, args: argparse.Namespace) -> dict[str, float]
             folders = [f"r{v}" for v in values(n)]
             for folder in folders:
                 (base / folder).mkdir()
-            wall, rss = run_rss([str(mq.parent / "python"), "-c", MQ_SUBMIT, "workflow", "wf.py", *folders], base)
+            argv = [str(mq.parent / "python"), "-c", MQ_SUBMIT, "workflow", "wf.py", *folders]
+            wall, rss = run_rss(argv, base)
             times.setdefault("mq workflow (new tasks)", []).append(wall)
             times.setdefault("mq workflow peak RSS MB", []).append(rss)
             stop_mq_daemons(work.parent)
@@ -329,7 +330,8 @@ def first_pass(n: int, work: Path, args: argparse.Namespace) -> dict[str, float]
 # --- report ---------------------------------------------------------------------------------------
 
 RATIOS = [
-    ("mq workflow (new tasks) ÷ autogenv2 first pass", "mq workflow (new tasks)", "ag first pass (new plan)", 1),
+    ("mq workflow (new tasks) ÷ autogenv2 first pass", "mq workflow (new tasks)",
+     "ag first pass (new plan)", 1),
     ("myqueue re-run ÷ autogenv2 run", "mq workflow (re-run)", "ag run (no-op)", 3),
     ("mq ls ÷ autogenv2 status --plain --all", "mq ls", "ag status --plain --all", None),
     ("mq ls ÷ autogenv2 status (default)", "mq ls", "ag status (table)", 2),

@@ -32,7 +32,8 @@ id = "j{{i}}"
 vary = {{ i = {ids} }}
 """
 COMMANDS = {"--help": ["--help"], "status": ["status", "plan.toml"],
-            "status --plain": ["status", "plan.toml", "--plain"], "results -f csv": ["results", "plan.toml", "-f", "csv"]}
+            "status --plain": ["status", "plan.toml", "--plain"],
+            "results -f csv": ["results", "plan.toml", "-f", "csv"]}
 
 
 def wall(args: list[str], cwd: Path) -> float:
@@ -50,8 +51,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         (base / "plan.toml").write_text(PLAN.format(ids=list(range(options.jobs))))
-        subprocess.run([sys.executable, "-m", "autogenv2", "run", "plan.toml", "--watch", "--interval", "0.2"],
-                       cwd=base, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([sys.executable, "-m", "autogenv2", "run", "plan.toml", "--watch", "--interval",
+                        "0.2"], cwd=base, check=True, stdout=subprocess.DEVNULL)
         times: dict[tuple[str, str], list[float]] = {}
         for _ in range(options.repeat):
             for name, args in COMMANDS.items():

@@ -14,9 +14,9 @@ from autogenv2.ensemble import reconcile
 from autogenv2.index import Index
 from autogenv2.job import JobRun
 from autogenv2.plan import load_plan
+from autogenv2.runners.fake import FakeRunner
 from autogenv2.runners.local import LocalRunner
-from autogenv2.states import State
-from autogenv2.status import Attempt, JobStatus
+from autogenv2.status import JobStatus
 
 MACHINES = """[machines.local]
 kind = "local"
@@ -72,19 +72,14 @@ def test_a_pass_renames_without_fsync_and_syncs_once(tmp_path: Path, monkeypatch
     assert sorted(p.name for p in plan.root.iterdir() if not p.name.startswith(".")) == ["j0"]
     with Index(plan.root) as index:
         rows = index.rows(columns=["job", "state"])
-    assert [(r["job"], r["state"]) for r in rows] == [("j0", "running")] + [(f"j{i}", "planned") for i in range(1, 5)]
+    planned = [(f"j{i}", "planned") for i in range(1, 5)]
+    assert [(r["job"], r["state"]) for r in rows] == [("j0", "running"), *planned]
     second = reconcile(plan)  # j0 still runs or has finished: a slot for j1 at most
     assert not second.errors and sum(second.states.values()) == 5 and (plan.root / "j1").exists() is (
         second.states.get("planned", 0) == 3), second.states
 
 
-class Scheduler:
-    """Stands for a batch scheduler's runner: anything that is not a LocalRunner."""
-
-    max_active = 10
-
-
-@pytest.mark.parametrize("runner, durable", [(LocalRunner(max_active=1), False), (Scheduler(), True)])
+@pytest.mark.parametrize("runner, durable", [(LocalRunner(max_active=1), False), (FakeRunner(), True)])
 def test_the_save_before_a_submission(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, runner: Any,
                                       durable: bool) -> None:
     (tmp_path / "machines.toml").write_text(MACHINES)
@@ -94,8 +89,7 @@ def test_the_save_before_a_submission(tmp_path: Path, monkeypatch: pytest.Monkey
     run.load()
     assert run.status is not None
     element = run.status.elements[0]
-    element.state = State.running
-    element.attempts.append(Attempt(number=1, token="ag2-x", runner="local"))
+    element.start_attempt("ag2-x", "local")  # runs_here decides, not the name: FakeRunner is not local
     spy = Spy(monkeypatch)
     run.save_before_submit(lambda name: runner)
     status_tmp = f"{run.directory / 'status.json'}.tmp-{os.getpid()}"  # fsync'ed before its rename

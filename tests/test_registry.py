@@ -28,6 +28,7 @@ KNOWN = {
     ("profiles.py", "local"): "DEFAULT_PROFILE: the built-in profile's name (its kind is from the registry)",
     ("index.py", "qwalk"): "LOCAL_ENERGY_VARIANCE_CODES (helper writes)",
     ("cli.py", "qwalk"): "`autogenv2 inspect` is a QWalk-only command (imports codes.qwalk.inspect)",
+    ("quick.py", "qwalk"): "`autogenv2 inspect` answered without typer (the same QWalk-only command)",
 }
 """Where a backend or code is still named outside its own module, with why; nothing else may be."""
 

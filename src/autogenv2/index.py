@@ -25,7 +25,8 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS jobs (job_id TEXT PRIMARY KEY, mtime_ns INTEGER, size INTEGER, final INTEGER);
 CREATE TABLE IF NOT EXISTS elements (
   job_id TEXT, position INTEGER, element TEXT, code TEXT, method TEXT, state TEXT, attempts INTEGER,
-  energy REAL, error REAL, warmup INTEGER, error_95 REAL, reliable INTEGER, block_variance REAL, local_energy_variance REAL, blocks INTEGER, wall_seconds REAL,
+  energy REAL, error REAL, warmup INTEGER, error_95 REAL, reliable INTEGER, block_variance REAL,
+  local_energy_variance REAL, blocks INTEGER, wall_seconds REAL,
   reason TEXT, scheduler TEXT, parameters TEXT, lineage TEXT, PRIMARY KEY (job_id, position));
 """
 VIRTUAL = "SELECT job_id FROM jobs WHERE size = -1"
@@ -33,7 +34,8 @@ VIRTUAL = "SELECT job_id FROM jobs WHERE size = -1"
 INDEX_SCHEMA = "3"
 """Bumped when the tables change; an index of another version is rebuilt from the status files."""
 COLUMNS = ["job", "element", "code", "method", "state", "attempts", "energy", "error", "warmup", "error_95",
-           "reliable", "block_variance", "local_energy_variance", "blocks", "wall_seconds", "reason", "scheduler", "parameters", "lineage"]
+           "reliable", "block_variance", "local_energy_variance", "blocks", "wall_seconds", "reason",
+           "scheduler", "parameters", "lineage"]
 LOCAL_ENERGY_VARIANCE_CODES = ("qwalk",)
 """Codes whose Reader's ``variance`` is that of the local energy (QWalk's log); others give the
 variance of the block means (PyQMC, toy)."""
@@ -62,8 +64,9 @@ def element_rows(status: JobStatus) -> list[tuple[Any, ...]]:
     rows: list[tuple[Any, ...]] = []
     for position, element in enumerate(status.elements):
         if not element.attempts and not element.result and not element.lineage:  # planned: most of a new plan
-            rows.append((status.job_id, position, element.name, element.code, element.method, element.state.value,
-                         0, *NOTHING, element.reason, "", _json(element.spec.get("options", {})), "{}"))
+            rows.append((status.job_id, position, element.name, element.code, element.method,
+                         element.state.value, 0, *NOTHING, element.reason, "",
+                         _json(element.spec.get("options", {})), "{}"))
             continue
         result, last = element.result, (element.attempts[-1] if element.attempts else None)
         seconds = [a.seconds for a in element.attempts if a.seconds is not None]
@@ -75,7 +78,8 @@ def element_rows(status: JobStatus) -> list[tuple[Any, ...]]:
         blocks = result.get("blocks", result.get("iterations"))
         rows.append((status.job_id, position, element.name, element.code, element.method, element.state.value,
                      len(element.attempts), _num(result.get("energy")), _num(result.get("error")),
-                     *quality(result), *variances(element.code, result), blocks if isinstance(blocks, int) else None,
+                     *quality(result), *variances(element.code, result),
+                     blocks if isinstance(blocks, int) else None,
                      round(sum(seconds), 3) if seconds else None, element.reason, scheduler,
                      _json(element.spec.get("options", {})), _json(lineage)))
     return rows
@@ -162,7 +166,8 @@ class Index:
     def rescan(self) -> list[str]:
         """Bring the index in line with the status files on disk; returns unreadable-file messages."""
         known = {row[0]: (row[1], row[2]) for row in
-                 self.db.execute("SELECT job_id, mtime_ns, size FROM jobs WHERE size >= 0")}  # not planned-only
+                 self.db.execute("SELECT job_id, mtime_ns, size FROM jobs WHERE size >= 0")}  # not planned
+
         seen, changed, errors = set(), [], []
         with os.scandir(self.root) as entries:
             for entry in entries:
@@ -208,7 +213,7 @@ class Index:
         for row in self.db.execute(query):
             if wanted is not None and row[0] not in wanted:
                 continue
-            item = dict(zip(columns, row))
+            item = dict(zip(columns, row, strict=True))
             for key in decoded:
                 item[key] = json.loads(item[key])
             if decode and item.get("reliable") is not None:  # SQLite keeps a bool as 0/1

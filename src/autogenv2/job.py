@@ -12,7 +12,7 @@ from . import plan as planmod
 from .manager import Context, Manager
 from .naming import check_name, inside
 from .planchange import new_element, reconcile_steps
-from .runners.local import LocalRunner
+from .runners import Runner
 from .states import State
 from .status import JobStatus
 
@@ -54,7 +54,8 @@ class JobRun:
             self.save(durable=False)
         for name in rejudge:
             manager = self.manager(name)
-            if manager.status.state in (State.done, State.needs_more, State.failed) and manager.status.attempts:
+            rejudged = (State.done, State.needs_more, State.failed)
+            if manager.status.state in rejudged and manager.status.attempts:
                 messages.append(f"{self.job.id}/{name}: {manager.rejudge()}")
                 self.save(durable=False)
         return messages
@@ -77,7 +78,7 @@ class JobRun:
         runner = next(step.runner for step in self.job.steps if step.name == name)
         return not ctx.has_capacity(runner)
 
-    def save_before_submit(self, runners: Callable[[str], object]) -> None:
+    def save_before_submit(self, runners: Callable[[str], Runner]) -> None:
         """The save that precedes a submission: durable when a scheduler outside this host gets it.
 
         A batch scheduler keeps a job through a power loss of the submit host, so its attempt must
@@ -86,7 +87,7 @@ class JobRun:
         assert self.status is not None
         submitting = {e.attempts[-1].runner for e in self.status.elements
                       if e.state is State.running and e.attempts and e.attempts[-1].phase == "submitting"}
-        self.save(durable=any(not isinstance(runners(name), LocalRunner) for name in submitting))
+        self.save(durable=any(not runners(name).runs_here for name in submitting))
 
     def chain(self, name: str) -> list[str]:
         """``name`` and the steps it takes inputs from, upstream first (following ``after``)."""
@@ -116,7 +117,8 @@ class JobRun:
         for element in self.status.elements:
             if element.state is State.running and element.attempts:
                 attempt = element.attempts[-1]
-                found.append((attempt.runner, attempt.token, attempt.runner_id, self.directory / element.name))
+                where = self.directory / element.name
+                found.append((attempt.runner, attempt.token, attempt.runner_id, where))
         return found
 
     def ready_to_step(self, name: str) -> bool:

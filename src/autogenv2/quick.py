@@ -3,7 +3,8 @@
 ``autogenv2 --help``, ``status TARGET [--plain] [--rescan] [--all]`` and ``results TARGET [-f FMT]
 [-o FILE]`` in their plain forms are parsed here and run without importing typer, pydantic or pandas
 (``__main__`` tries :func:`fast` first); ``inspect RUN_DIR [--json] [--run-id ID] [--stdout FILE]
-[--exit-code N]`` without typer, the writers or scipy (it needs numpy and the pydantic Reader). Anything else, and ``--traceback``, goes to :mod:`cli`, whose
+[--exit-code N]`` without typer, the writers or scipy (it needs numpy and the pydantic Reader). Anything
+else, and ``--traceback``, goes to :mod:`cli`, whose
 commands call the same functions below, so both paths print the same thing.
 """
 from __future__ import annotations
@@ -101,8 +102,8 @@ def results(target: Path, fmt: str = "table", output: Path | None = None) -> int
     return 0
 
 
-def inspect(run_dir: Path, run_id: str | None = None, stdout: Path | None = None, exit_code: int | None = None,
-            as_json: bool = False) -> int:
+def inspect(run_dir: Path, run_id: str | None = None, stdout: Path | None = None,
+            exit_code: int | None = None, as_json: bool = False) -> int:
     """``autogenv2 inspect``: the QWalk Reader's verdict on a run directory (no writers, scipy or typer)."""
     from .codes.qwalk.inspect import format_table, inspect_run
 

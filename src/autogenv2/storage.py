@@ -169,8 +169,8 @@ def check_schema(data: dict[str, Any], path: Path) -> dict[str, Any]:
     version = data.get("schema_version")
     hint = f"move {path} aside to let autogenv2 start the job afresh"
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise StatusError(f"{path}: no valid 'schema_version' (got {version!r}); not an autogenv2 status file; "
-                          + hint)
+        raise StatusError(f"{path}: no valid 'schema_version' (got {version!r}); "
+                          f"not an autogenv2 status file; {hint}")
     if version > SCHEMA_VERSION:
         raise StatusError(
             f"{path}: schema_version {version} is newer than this autogenv2 understands "

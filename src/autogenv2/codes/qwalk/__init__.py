@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 _CLASSES = {"ConvertReader": "conversion", "ConvertWriter": "conversion", "QWalkReader": "reader",
             "LinearWriter": "optimizers", "OptimizeWriter": "optimizers", "DMCWriter": "writer",
             "PostprocessWriter": "writer", "VMCWriter": "writer"}
-"""Imported on first use: ``autogenv2 inspect`` needs the reader, not the writers, PySCF conversion or scipy."""
+"""Imported on first use: ``autogenv2 inspect`` needs the reader, not the writers, PySCF conversion or
+scipy."""
 _TABLE = {"convert": ("ConvertWriter", "ConvertReader"), "vmc": ("VMCWriter", "QWalkReader"),
           "dmc": ("DMCWriter", "QWalkReader"), "optimize": ("OptimizeWriter", "QWalkReader"),
           "linear": ("LinearWriter", "QWalkReader"), "postprocess": ("PostprocessWriter", "QWalkReader")}
