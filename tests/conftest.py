@@ -6,12 +6,16 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from autogenv2.profiles import MachineProfile
+from autogenv2.runners.fake import FakeRunner
 
 REPO = Path(__file__).resolve().parents[1]
 QWALK_CASES = REPO / "tests" / "data" / "qwalk" / "cases"
@@ -107,3 +111,31 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"
         report.longrepr = f"skipped, but .ci/run provides every real part (AUTOGENV2_REQUIRE_ALL=1): {reason}"
+
+
+# -- fixtures of the in-process engine tests (tests/test_engine_*.py) --
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> FakeRunner:
+    """One fake runner behind every machine profile (the pool makes runners from profiles on each pass)."""
+    runner = FakeRunner()
+    monkeypatch.setattr(MachineProfile, "make_runner", lambda self: runner)
+    return runner
+
+
+@pytest.fixture
+def tmp(tmp_path: Path) -> Iterator[Path]:
+    """A fresh directory in memory (/dev/shm) when there is one, else ``tmp_path``.
+
+    Status files and the index are synced to disk on every write; on this loaded shared disk that made one
+    pass of two jobs take 0.2 s. In memory a pass takes milliseconds, which is the point of these tests.
+    """
+    shm = Path("/dev/shm")
+    if not (shm.is_dir() and shutil.disk_usage(shm).free > 1 << 28):
+        yield tmp_path
+        return
+    where = Path(tempfile.mkdtemp(prefix="ag2-engine-", dir=shm))
+    try:
+        yield where
+    finally:
+        shutil.rmtree(where, ignore_errors=True)

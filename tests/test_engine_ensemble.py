@@ -15,8 +15,6 @@ from autogenv2.runners.fake import FakeRunner, finished, queued, running, toy_bl
 from autogenv2.status import JobStatus
 from engine_kit import toy_plan, toy_step
 
-pytest_plugins = ("engine_fixtures",)  # fixtures: tmp (a directory in memory), fake
-
 OK = finished(0, write=toy_blocks())
 
 

@@ -15,8 +15,6 @@ from autogenv2.runners.fake import FakeRunner, finished, lost, queued, running, 
 from autogenv2.status import JobStatus
 from engine_kit import toy_plan, toy_step
 
-pytest_plugins = ("engine_fixtures",)  # fixtures: tmp (a directory in memory), fake
-
 
 def request(directory: Path, token: str) -> RunRequest:
     directory.mkdir(parents=True, exist_ok=True)

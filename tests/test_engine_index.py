@@ -25,8 +25,6 @@ from autogenv2.states import State
 from autogenv2.status import ElementStatus, JobStatus
 from engine_kit import context, toy_step
 
-pytest_plugins = ("engine_fixtures",)  # fixtures: tmp (a directory in memory), fake
-
 
 def run_job(root: Path, job_id: str, fake: FakeRunner, passes: int = 10) -> JobStatus:
     """A two-step toy job run by ``fake`` for up to ``passes`` passes; its saved status."""

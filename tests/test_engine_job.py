@@ -15,8 +15,6 @@ from autogenv2.states import State
 from autogenv2.status import JobStatus
 from engine_kit import context, toy_step
 
-pytest_plugins = ("engine_fixtures",)  # fixtures: tmp (a directory in memory), fake
-
 OK = (finished(0, write=toy_blocks()),)
 
 

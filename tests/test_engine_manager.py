@@ -13,8 +13,6 @@ from autogenv2.runners.fake import FakeRunner, finished, lost, queued, running, 
 from autogenv2.states import State
 from engine_kit import advance, context, drive, make_step, manager, one_pass, toy_step
 
-pytest_plugins = ("engine_fixtures",)  # fixtures: tmp (a directory in memory), fake
-
 
 def test_planned_ready_running_done(tmp: Path) -> None:
     fake = FakeRunner()
