@@ -200,9 +200,11 @@ class OptimizeReader(Reader):
             return ReadResult(verdict=Verdict.failed, reason=f"{params['output']} is unreadable ({exc})")
         n = min(energy.size, error.size)
         energy, error = energy[:n], error[:n]
-        results: dict[str, Any] = {"iterations": int(n), "energy_trace": [float(e) for e in energy]}
+        honest = error * iteration_error_factor(params["options"])
+        results: dict[str, Any] = {"iterations": int(n), "energy_trace": [float(e) for e in energy],
+                                   "error_trace": [float(s) for s in honest]}
         if n:
-            results.update(energy=float(energy[-1]), error=float(error[-1]))
+            results.update(energy=float(energy[-1]), error=float(honest[-1]))
         outputs = {"wavefunction": params["output"]}
         requested = int(params["options"]["max_iterations"])
         if n < requested:
@@ -210,11 +212,11 @@ class OptimizeReader(Reader):
                               reason=f"stopped after {n} of {requested} iterations")
         trace = errorbar.trace_convergence(energy, error, self.window, self.tolerance_sigmas)
         change = trace.change
-        results.update(last_change=change, error_stated=results.get("error"),
+        results.update(last_change=change, error_stated=float(error[-1]) if n else None,
                        trace_scatter=stats.finite_or_none(trace.scatter), reliable=trace.converged,
                        unreliable_reason=trace.reason)
-        if n and math.isfinite(trace.error):
-            results["error"] = trace.error  # stated × max(1, scatter): PyQMC's per-iteration error ignores it
+        if n and math.isfinite(trace.error):  # stated × max(1, scatter): PyQMC's per-iteration error ignores it
+            results["error"] = max(float(honest[-1]), trace.error)
         if trace.converged:
             return ReadResult(verdict=Verdict.complete, results=results, outputs=outputs)
         if n >= self.max_total_iterations:
@@ -223,6 +225,21 @@ class OptimizeReader(Reader):
         want = min(self.max_total_iterations, n + self.window)
         return ReadResult(verdict=Verdict.incomplete, results=results, outputs=outputs, more={"max_iterations": want},
                           reason=f"{trace.reason}; continuing to {want} iterations")
+
+
+def iteration_error_factor(options: dict[str, Any]) -> float:
+    """σ multiplier that makes PyQMC's per-iteration error an honest one (calibration_opt.py).
+
+    PyQMC states ``np.std(block means) / √nblocks`` (ddof 0) over the iteration's ``nblocks`` VMC
+    blocks (``vmcoptions``, default 10): with so few blocks (E − E_true)/σ follows Student's t with
+    nblocks − 1 dof, so σ is taken with ddof 1 and given the small-sample factor of block series
+    (:func:`errorbar.small_sample_factor`): ×1.14 for 10 blocks. The convergence test keeps the
+    stated errors (stricter); the published error is the larger of this one and the trace's.
+    """
+    blocks = int(options.get("vmcoptions", {}).get("nblocks", 10))
+    if blocks < 2:
+        return float("nan")
+    return math.sqrt(blocks / (blocks - 1)) * errorbar.small_sample_factor(blocks - 1)
 
 
 def converged_energy(energy: np.ndarray, error: np.ndarray, window: int, sigmas: float) -> tuple[bool, float]:
