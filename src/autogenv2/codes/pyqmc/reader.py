@@ -33,7 +33,8 @@ def _params(directory: Path) -> dict[str, Any]:
 def _failure(directory: Path, exit_code: int | None, what: str) -> ReadResult:
     line = last_error_line(directory / "stdout.txt")
     retry = any(text in line for text in RETRYABLE)
-    return ReadResult(verdict=Verdict.failed, reason=f"{what}: {line or f'exit code {exit_code}'}", retry=retry)
+    reason = f"{what}: {line or f'exit code {exit_code}'}"
+    return ReadResult(verdict=Verdict.failed, reason=reason, retry=retry)
 
 
 class MCReader(SamplingReader):
@@ -56,7 +57,8 @@ class MCReader(SamplingReader):
             if walkers is not None:  # a kill between the two writes of a block: drop the partial one
                 energy = energy[:walkers.means.shape[0]]
         except (OSError, RuntimeError, KeyError, ValueError, TypeError) as exc:
-            return ReadResult(verdict=Verdict.failed, reason=f"{params['output']} is unreadable ({exc}); move it "
+            return ReadResult(verdict=Verdict.failed,
+                              reason=f"{params['output']} is unreadable ({exc}); move it "
                               "aside and `autogenv2 run --retry-failed` to start the run afresh")
         requested = int(params.get("total_blocks", params["options"]["nblocks"]))
         read = self.judge(energy, weights, requested, params["output"], walkers)
@@ -119,7 +121,8 @@ class OptimizeReader(Reader):
     max_total_iterations: int = Field(40, ge=1, description="give up continuing after this many")
 
     @classmethod
-    def iteration_trace(cls, result: Mapping[str, Any], outputs: Mapping[str, Path]) -> tuple[np.ndarray, np.ndarray]:
+    def iteration_trace(cls, result: Mapping[str, Any],
+                        outputs: Mapping[str, Path]) -> tuple[np.ndarray, np.ndarray]:
         """Energy and error per iteration (for the report): from the wave-function file, else the stored
         ``energy_trace`` without errors."""
         path = outputs.get("wavefunction")
@@ -144,14 +147,17 @@ class OptimizeReader(Reader):
         try:
             with h5py.File(path, "r") as handle:
                 energy = np.asarray(handle["energy"][()]).real if "energy" in handle else np.zeros(0)
-                error = np.asarray(handle["energy_error"][()]).real if "energy_error" in handle else np.zeros(0)
+                error = (np.asarray(handle["energy_error"][()]).real if "energy_error" in handle
+                         else np.zeros(0))
         except (OSError, RuntimeError, KeyError, ValueError, TypeError) as exc:
             return ReadResult(verdict=Verdict.failed, reason=f"{params['output']} is unreadable ({exc})")
         n = min(energy.size, error.size)
         energy, error = energy[:n], error[:n]
-        results: dict[str, Any] = {"iterations": int(n), "energy_trace": [float(e) for e in energy]}
-        if n:
-            results.update(energy=float(energy[-1]), error=float(error[-1]))
+        honest = error * iteration_error_factor(params["options"])
+        results: dict[str, Any] = {"iterations": int(n), "energy_trace": [float(e) for e in energy],
+                                   "error_trace": [stats.finite_or_none(s) for s in honest]}
+        if n:  # one VMC block per iteration gives no error bar (None), never NaN
+            results.update(energy=float(energy[-1]), error=stats.finite_or_none(honest[-1]))
         outputs = {"wavefunction": params["output"]}
         requested = int(params["options"]["max_iterations"])
         if n < requested:
@@ -159,18 +165,20 @@ class OptimizeReader(Reader):
                               reason=f"stopped after {n} of {requested} iterations")
         trace = errorbar.trace_convergence(energy, error, self.window, self.tolerance_sigmas)
         change = trace.change
-        results.update(last_change=change, error_stated=results.get("error"),
+        results.update(last_change=change, error_stated=float(error[-1]) if n else None,
                        trace_scatter=stats.finite_or_none(trace.scatter), reliable=trace.converged,
                        unreliable_reason=trace.reason)
+        # stated × max(1, scatter): PyQMC's per-iteration error ignores the scatter
         if n and math.isfinite(trace.error):
-            results["error"] = trace.error  # stated × max(1, scatter): PyQMC's per-iteration error ignores it
+            results["error"] = max(float(honest[-1]), trace.error)
         if trace.converged:
             return ReadResult(verdict=Verdict.complete, results=results, outputs=outputs)
         if n >= self.max_total_iterations:
             return ReadResult(verdict=Verdict.failed, results=results, outputs=outputs,
                               reason=f"not converged after {n} iterations ({trace.reason})")
         want = min(self.max_total_iterations, n + self.window)
-        return ReadResult(verdict=Verdict.incomplete, results=results, outputs=outputs, more={"max_iterations": want},
+        return ReadResult(verdict=Verdict.incomplete, results=results, outputs=outputs,
+                          more={"max_iterations": want},
                           reason=f"{trace.reason}; continuing to {want} iterations")
 
 
@@ -181,6 +189,21 @@ def read_trace(path: Path) -> tuple[np.ndarray, np.ndarray]:
             return np.zeros(0), np.zeros(0)
         energy = np.asarray(handle["energy"][()]).real
         return energy, np.asarray(handle["energy_error"][()]).real[: energy.size]
+
+
+def iteration_error_factor(options: dict[str, Any]) -> float:
+    """σ multiplier that makes PyQMC's per-iteration error an honest one (calibration_opt.py).
+
+    PyQMC states ``np.std(block means) / √nblocks`` (ddof 0) over the iteration's ``nblocks`` VMC
+    blocks (``vmcoptions``, default 10): with so few blocks (E − E_true)/σ follows Student's t with
+    nblocks − 1 dof, so σ is taken with ddof 1 and given the small-sample factor of block series
+    (:func:`errorbar.small_sample_factor`): ×1.14 for 10 blocks. The convergence test keeps the
+    stated errors (stricter); the published error is the larger of this one and the trace's.
+    """
+    blocks = int(options.get("vmcoptions", {}).get("nblocks", 10))
+    if blocks < 2:
+        return float("nan")
+    return math.sqrt(blocks / (blocks - 1)) * errorbar.small_sample_factor(blocks - 1)
 
 
 def converged_energy(energy: np.ndarray, error: np.ndarray, window: int, sigmas: float) -> tuple[bool, float]:
