@@ -6,7 +6,7 @@
 * ``.o``: one :class:`MethodReport` per METHOD section that started (kind, finished, LINEAR steps,
   OPTIMIZE dispersions, ...).
 * stdout/stderr: QWalk's ``Error`` lines, ``Caught qmc_error``, aborts.
-* the input file: its METHOD sections and keywords, tokenized like QWalk does.
+* the input file: :mod:`.inputfile` (its names are re-exported here).
 
 Nothing here raises on damaged files: unreadable parts are skipped and counted.
 """
@@ -18,6 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from .inputfile import MethodSpec, parse_input, read_words, tokenize
+
+__all__ = ["LogData", "MethodReport", "MethodSpec", "OutputReport", "Section", "Series", "StreamReport",
+           "parse_input", "parse_json_records", "parse_log", "parse_output", "parse_streams", "read_words",
+           "tokenize"]
 
 Buffer = bytes | bytearray
 CHUNK_BYTES = 2 << 20
@@ -366,86 +372,3 @@ def parse_streams(stdout: str, stderr: str, run_id: str | None = None) -> Stream
         abort_lines=[m.group(1).strip() for m in _ABORT_LINES.finditer(both)],
         checks_ok=len(re.findall(r"\sOK\s*$", text, re.M)),
         checks_failed=len(re.findall(r"\sFAILED\s*$", text, re.M)))
-
-
-# ----------------------------------------------------------------------------------- input file
-
-_WORD = re.compile(r"[{}]|[^\s{}]+")
-
-
-def tokenize(text: str) -> list[str]:
-    """QWalk's words: whitespace-separated, ``#`` comments to end of line, braces split off."""
-    words: list[str] = []
-    for line in text.splitlines():
-        words += _WORD.findall(line.split("#", 1)[0])
-    return words
-
-
-def read_words(path: Path, base: Path, depth: int = 0) -> list[str]:
-    """Words of ``path`` with ``INCLUDE file`` expanded (relative to ``base``, the run's cwd)."""
-    try:
-        words = tokenize(Path(path).read_text(errors="replace"))
-    except OSError:
-        return []
-    out: list[str] = []
-    i = 0
-    while i < len(words):
-        if words[i].lower() == "include" and i + 1 < len(words) and depth < 8:
-            name = words[i + 1]
-            if not Path(name).is_absolute() and ".." not in Path(name).parts:
-                out += read_words(base / name, base, depth + 1)
-            i += 2
-            continue
-        out.append(words[i])
-        i += 1
-    return out
-
-
-@dataclass
-class MethodSpec:
-    """One ``METHOD { NAME key value ... }`` of the input; ``keys`` holds top-level words (upper case)."""
-
-    name: str
-    keys: dict[str, str] = field(default_factory=dict)
-
-    def get(self, key: str, default: str | None = None) -> str | None:
-        return self.keys.get(key.upper(), default)
-
-
-def parse_input(path: Path, base: Path) -> tuple[list[MethodSpec], str | None]:
-    """The METHOD sections in order, and the global RUNID if one is set."""
-    words = read_words(path, base)
-    methods: list[MethodSpec] = []
-    runid = None
-    depth, i = 0, 0
-    while i < len(words):
-        word = words[i]
-        if depth == 0 and word.lower() == "method" and i + 1 < len(words) and words[i + 1] == "{":
-            section, i = _section(words, i + 2)
-            if section:
-                methods.append(MethodSpec(section[0].upper(), _top_keys(section[1:])))
-            continue
-        if depth == 0 and word.lower() == "runid" and i + 1 < len(words):
-            runid = words[i + 1]
-        depth += (word == "{") - (word == "}")
-        i += 1
-    return methods, runid
-
-
-def _section(words: list[str], i: int) -> tuple[list[str], int]:
-    depth, start = 1, i
-    while i < len(words) and depth:
-        depth += (words[i] == "{") - (words[i] == "}")
-        i += 1
-    return words[start:i - 1 if depth == 0 else i], i
-
-
-def _top_keys(words: list[str]) -> dict[str, str]:
-    keys: dict[str, str] = {}
-    depth = 0
-    for word, nxt in zip(words, words[1:] + [""], strict=False):  # no words: no pairs
-        if word in "{}":
-            depth += 1 if word == "{" else -1
-        elif depth == 0:
-            keys.setdefault(word.upper(), nxt)
-    return keys
