@@ -4,12 +4,14 @@ Builds a ~48 MB ``.log`` by repeating the blocks of a recorded case (default ``d
 temporary run directory, then measures, each in a fresh process, the wall time and peak RSS of
 
 * ``inspect_run(run_dir)`` (interpreter start and imports included),
+* ``autogenv2 inspect <dir> --json``, the whole command as typed,
 * ``gosling -json <log>`` when a gosling binary is found ($AUTOGENV2_GOSLING, PATH, /opt/qwalk/bin),
 
-and, in this process, the parse + reblock time alone (best of ``--repeat``) and its cost per MB.
+interleaved (``--repeat`` rounds; medians reported, with the range), and, in this process, the
+parse + reblock time alone (best of ``--repeat``) and its cost per MB.
 Issue 8's goal: inspect at least 5x faster than gosling and at most 100 MB RSS on a 48 MB log.
 
-Run: ``python benchmarks/qwalk_reader.py [--size-mb 48] [--repeat 3] [--case dmc_h2]``.
+Run: ``python benchmarks/qwalk_reader.py [--size-mb 48] [--repeat 7] [--case dmc_h2]``.
 """
 from __future__ import annotations
 
@@ -81,10 +83,25 @@ def measure(argv: list[str], env: dict[str, str] | None = None) -> dict:
     return json.loads(out.stdout)
 
 
-def best(runs: list[dict]) -> dict:
-    """Fastest run (the machine may be shared), with the largest peak RSS seen."""
-    return {**min(runs, key=lambda r: r["wall"]), "cpu": min(r["cpu"] for r in runs),
-            "rss_mb": max(r["rss_mb"] for r in runs)}
+def interleaved(commands: dict[str, list[str]], env: dict[str, str], repeat: int) -> dict[str, list[dict]]:
+    """``repeat`` rounds, each running every command once (a shared machine's load hits all alike)."""
+    runs: dict[str, list[dict]] = {name: [] for name in commands}
+    for _ in range(repeat):
+        for name, argv in commands.items():
+            runs[name].append(measure(argv, env))
+    return runs
+
+
+def median(runs: list[dict]) -> dict:
+    """The run of median wall time, with the median CPU time and the largest peak RSS seen."""
+    ordered = sorted(runs, key=lambda r: r["wall"])
+    cpu = sorted(r["cpu"] for r in runs)[len(runs) // 2]
+    return {**ordered[len(runs) // 2], "cpu": cpu, "rss_mb": max(r["rss_mb"] for r in runs)}
+
+
+def spread(runs: list[dict]) -> str:
+    walls = [r["wall"] for r in runs]
+    return f"{min(walls):.3f}-{max(walls):.3f}"
 
 
 def in_process(log: Path, repeat: int) -> tuple[float, float, dict]:
@@ -109,7 +126,7 @@ def in_process(log: Path, repeat: int) -> tuple[float, float, dict]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=float, default=48.0)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--case", default="dmc_h2", help="folder in tests/data/qwalk/cases")
     args = parser.parse_args(argv)
     shared = os.environ.get("AUTOGENV2_SHARED")
@@ -127,26 +144,29 @@ def main(argv: list[str] | None = None) -> int:
         print(f"in-process reblock : {reblock_s:.4f} s   E = {summary['energy']:.9f} "
               f"+/- {summary['error']:.3g}  (warm-up {summary['warmup']})")
 
-        ours = best([measure([sys.executable, "-c", INSPECT, tmp], env) for _ in range(args.repeat)])
+        gosling = find_gosling()
+        commands = {"inspect_run": [sys.executable, "-c", INSPECT, tmp],
+                    "cli": [sys.executable, "-m", "autogenv2", "inspect", tmp, "--json"]}
+        if gosling is not None:
+            commands["gosling"] = [gosling, "-json", str(log)]
+        print(f"{args.repeat} interleaved runs of each, load average {os.getloadavg()[0]:.2f} before")
+        runs = interleaved(commands, env, args.repeat)
+        print(f"load average {os.getloadavg()[0]:.2f} after")
+        ours, cli = median(runs["inspect_run"]), median(runs["cli"])
         detail = json.loads(ours["stdout"])
         print(f"inspect (process)  : {ours['wall']:.3f} s wall, {ours['cpu']:.3f} s CPU, "
               f"peak RSS {ours['rss_mb']:.1f} MB "
               f"(imports {detail['import_s']:.3f} s, inspect_run {detail['inspect_s']:.3f} s)")
-
-        cli = best([measure([sys.executable, "-m", "autogenv2", "inspect", tmp, "--json"], env)
-                    for _ in range(args.repeat)])
-        print(f"autogenv2 inspect  : {cli['wall']:.3f} s wall, {cli['cpu']:.3f} s CPU, "
-              f"peak RSS {cli['rss_mb']:.1f} MB (the whole command, as a user types it)")
-
-        gosling = find_gosling()
+        print(f"autogenv2 inspect  : {cli['wall']:.3f} s wall ({spread(runs['cli'])}), "
+              f"{cli['cpu']:.3f} s CPU, peak RSS {cli['rss_mb']:.1f} MB (the whole command as typed)")
         if gosling is None:
             print("gosling: not found ($AUTOGENV2_GOSLING, PATH, /opt/qwalk/bin/gosling); no comparison")
             return 0
-        theirs = best([measure([gosling, "-json", str(log)]) for _ in range(args.repeat)])
+        theirs = median(runs["gosling"])
         energy = json.loads(theirs["stdout"].split("}\n{")[0])["properties"]["total_energy"]["value"][0] \
             if theirs["code"] == 0 else float("nan")
-        print(f"gosling (process)  : {theirs['wall']:.3f} s wall, {theirs['cpu']:.3f} s CPU, "
-              f"peak RSS {theirs['rss_mb']:.1f} MB, "
+        print(f"gosling (process)  : {theirs['wall']:.3f} s wall ({spread(runs['gosling'])}), "
+              f"{theirs['cpu']:.3f} s CPU, peak RSS {theirs['rss_mb']:.1f} MB, "
               f"E = {energy:.9f}  ({gosling})")
         print(f"speed-up: {theirs['wall'] / ours['wall']:.1f}x end to end (wall), "
               f"{theirs['cpu'] / ours['cpu']:.1f}x end to end (CPU), "

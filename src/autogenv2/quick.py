@@ -10,6 +10,7 @@ commands call the same functions below, so both paths print the same thing.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -105,6 +106,8 @@ def results(target: Path, fmt: str = "table", output: Path | None = None) -> int
 def inspect(run_dir: Path, run_id: str | None = None, stdout: Path | None = None,
             exit_code: int | None = None, as_json: bool = False) -> int:
     """``autogenv2 inspect``: the QWalk Reader's verdict on a run directory (no writers, scipy or typer)."""
+    if "numpy" not in sys.modules:  # no matrix algebra here: OpenBLAS's threads cost 0.06 s CPU to start
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from .codes.qwalk.inspect import format_table, inspect_run
 
     if not run_dir.is_dir():

@@ -36,7 +36,6 @@ from .estimates import (
     summarize,
 )
 from .rundir import find_runs, find_streams, only_run
-from .twists import per_cell, read_record
 
 __all__ = ["CONVERGENCE_SIGMAS", "QWalkReader", "find_runs", "find_streams", "gosling_warmup", "judge",
            "load_run", "only_run", "summarize"]
@@ -218,6 +217,8 @@ class QWalkReader(SamplingReader):
         stdout, stderr, _ = find_streams(directory, run_id)
         run = load_run(directory, run_id, stdout, stderr)
         result = judge(run, exit_code, self).result
+        from .twists import per_cell, read_record  # not needed by ``inspect``
+
         result.results.update(read_record(directory))  # a twisted run: twist, kpoint, weight, ntwists
         result.results.update(per_cell(result.results))  # a supercell: energy and error per primitive cell
         return result
