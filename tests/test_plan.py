@@ -104,3 +104,31 @@ def test_bad_scan_template_names_the_field(tmp_path: Path) -> None:
     (tmp_path / "plan.toml").write_text(text)
     with pytest.raises(PlanError, match="not one of the scan variables"):
         load_plan(tmp_path / "plan.toml")
+
+
+def test_entries_met_again_are_copies_and_errors_still_name_their_job(tmp_path: Path) -> None:
+    """Identical step entries (every job of a scan) are validated once; each job still gets its own Steps."""
+    jobs = '[[jobs]]\nid = "a"\n[[jobs]]\nid = "b"\n'
+    base = TINY_PLAN.replace('[[jobs]]\nid = "h2"\n', "")
+    (tmp_path / "plan.toml").write_text(base + jobs)
+    first, second = load_plan(tmp_path / "plan.toml").jobs
+    assert first.steps[2] is not second.steps[2] and first.steps[2] == second.steps[2]
+    assert first.steps[2].spec() == second.steps[2].model_dump(mode="json") and first.steps[2].after == "opt"
+    (tmp_path / "plan.toml").write_text(base + jobs + '[[jobs]]\nid = "c"\nvmc = { nblocks = -3 }\n')
+    with pytest.raises(PlanError, match="job 'c', step 'vmc'.*nblocks"):
+        load_plan(tmp_path / "plan.toml")
+    (tmp_path / "plan.toml").write_text(base.replace("nblocks = 12", "nblok = 12") + jobs)
+    with pytest.raises(PlanError, match="job 'a', step 'vmc'.*nblok"):
+        load_plan(tmp_path / "plan.toml")
+
+
+def test_copied_foreach_steps_keep_their_own_after(tmp_path: Path) -> None:
+    """A fanned-out first step gets ``after`` from the Job, per copy: a later job's copy is not changed."""
+    scf = 'name = "scf"\n'
+    text = TINY_PLAN.replace(scf, scf + 'foreach = { basis = ["sto-3g", "6-31g"] }\n', 1)
+    text = text.replace('[[jobs]]\nid = "h2"\n', '[[jobs]]\nid = "a"\n[[jobs]]\nid = "b"\n')
+    text = text.replace('name = "opt"\n', 'name = "opt"\nafter = "scf-basis6-31g"\n')
+    (tmp_path / "plan.toml").write_text(text)
+    for job in load_plan(tmp_path / "plan.toml").jobs:
+        assert [s.after for s in job.steps[:2]] == [None, job.steps[0].name], job.id
+        assert [s.spec()["after"] for s in job.steps[:2]] == [None, job.steps[0].name], job.id

@@ -10,10 +10,31 @@ from pathlib import Path
 def fast(args: list[str], held: ExitStack) -> int | None:
     """A no-op ``run PLAN``, ``--help``, ``status`` and ``results`` without loading the CLI framework."""
     if len(args) == 2 and args[0] == "run" and not args[1].startswith("-"):
-        return fast_noop_run(Path(args[1]), held)
+        done = fast_noop_run(Path(args[1]), held)
+        return done if done is not None else fast_run(Path(args[1]))
     from .quick import fast as quick
 
     return quick(args)
+
+
+def fast_run(plan: Path) -> int | None:
+    """A pass of ``run PLAN`` with work, without the CLI framework (imported only to report a bug)."""
+    from . import quick
+    from .errors import EXIT_ERROR, AutogenError
+
+    try:
+        return quick.run(plan)
+    except AutogenError as exc:
+        quick.report_error(exc)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        from .cli import _interrupted
+
+        return _interrupted()
+    except Exception as exc:  # noqa: BLE001 - reported as the CLI reports it
+        from .cli import unexpected
+
+        return unexpected(exc)
 
 
 def fast_noop_run(plan: Path, held: ExitStack) -> int | None:

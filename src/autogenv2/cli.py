@@ -163,6 +163,13 @@ def _usage_error(exc: Exception) -> int | None:
     return code
 
 
+def unexpected(exc: Exception) -> int:
+    """An error that is not the user's: its type and message, and how to see the traceback."""
+    console.print(f"[red]{type(exc).__name__}:[/red] {escape(str(exc))} "
+                  "(rerun with --traceback for details)", highlight=False)
+    return EXIT_BUG
+
+
 def _interrupted() -> int:
     console.print("interrupted; running attempts continue, `autogenv2 run` picks them up", highlight=False)
     return EXIT_INTERRUPTED
@@ -199,9 +206,7 @@ def main(argv: list[str] | None = None) -> int:
             return code
         if "--traceback" in args:
             raise
-        console.print(f"[red]{type(exc).__name__}:[/red] {escape(str(exc))} "
-                      "(rerun with --traceback for details)", highlight=False)
-        return EXIT_BUG
+        return unexpected(exc)
     if returned == EXIT_INTERRUPTED:  # typer turned Ctrl-C into Exit(130), returned in non-standalone mode
         return _interrupted()
     return returned if isinstance(returned, int) else 0

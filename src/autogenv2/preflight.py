@@ -12,7 +12,6 @@ Every error is one line naming the file, job, step and option.
 """
 from __future__ import annotations
 
-import json
 import types
 from collections.abc import Mapping
 from enum import Enum
@@ -102,7 +101,7 @@ def check_programs(plan: Plan) -> None:
     for job in plan.jobs:
         for step in job.steps:
             profile = profiles.get(step.runner)
-            key = json.dumps([step.code, step.method, step.options.get("python")], default=str)
+            key = repr((step.code, step.method, step.options.get("python")))
             if profile is None or not profile.runs_here or key in seen:
                 continue
             seen.add(key)

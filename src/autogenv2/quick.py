@@ -70,6 +70,22 @@ def root_of(target: Path) -> Path:
     return load_plan(target).root
 
 
+def run(plan: Path) -> int:
+    """``autogenv2 run PLAN`` (one pass, no options): reconcile, then print what the pass did and the status.
+
+    The typer command ``run`` prints the same lines; this one is reached without importing typer.
+    """
+    from . import display
+    from .ensemble import reconcile_file
+
+    report, the_root = reconcile_file(plan)
+    out = console()
+    display.print_pass(out, report)
+    display.print_status(out, the_root, quiet_if_large=True)
+    display.print_outcome(out, report)
+    return report.exit_code
+
+
 def status(target: Path, rescan: bool = False, plain: bool = False, show_all: bool = False) -> int:
     """``autogenv2 status``: a table (plain lines with ``--plain``) of every element."""
     root = root_of(target)

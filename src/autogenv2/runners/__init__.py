@@ -8,10 +8,10 @@ from here (docs/architecture.md, "Add a scheduler").
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..errors import PlanError
-from .base import Resources, Runner, RunnerClass, RunRequest, RunStatus
+if TYPE_CHECKING:  # imported on first use: the launch wrapper (runners/launch.py) starts without pydantic
+    from .base import Resources, Runner, RunnerClass, RunRequest, RunStatus
 
 BACKENDS = {
     "local": "LocalRunner",
@@ -24,9 +24,19 @@ BACKENDS = {
 __all__ = ["BACKENDS", "Resources", "RunRequest", "RunStatus", "Runner", "get_runner", "runner_class"]
 
 
+def __getattr__(name: str) -> Any:
+    if name in ("Resources", "Runner", "RunnerClass", "RunRequest", "RunStatus"):
+        from . import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def runner_class(kind: str) -> RunnerClass:
     """The Runner class of backend ``kind`` (its module imported on first use)."""
     if kind not in BACKENDS:
+        from ..errors import PlanError
+
         raise PlanError(f"unknown runner kind {kind!r}; known: {', '.join(BACKENDS)}")
     module = importlib.import_module(f"{__name__}.{kind}")
     return getattr(module, BACKENDS[kind])  # type: ignore[no-any-return]
