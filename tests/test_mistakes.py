@@ -229,8 +229,13 @@ def test_cancel_status_retry_ctrl_c_through_the_script(tmp_path: Path) -> None:
     assert watched.returncode == 3 and first_and_last(watched)[1] == failed
     proc = subprocess.Popen([str(SCRIPT), *WATCH, "--retry-failed", "--interval", "0.3"], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        time.sleep(4)
+    try:  # Ctrl-C once the retry shows (a fixed sleep was too short on a loaded machine)
+        deadline = time.time() + 120
+        while proc.poll() is None and time.time() < deadline:
+            shown = cli(["status", "plan.toml", "--plain"], tmp_path).stdout.splitlines()
+            if shown and shown[0].split()[:3] == ["j", "a", "running"]:
+                break
+            time.sleep(0.3)
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
     finally:
