@@ -26,8 +26,8 @@ SRC = Path(autogenv2.__file__).parent
 
 KNOWN = {
     ("profiles.py", "local"): "DEFAULT_PROFILE: the built-in profile's name (its kind is from the registry)",
-    ("index.py", "qwalk"): "LOCAL_ENERGY_VARIANCE_CODES: results that carry only `variance` (QWalk's is the "
-                           "local energy's); a new code is indexed as block variance unless its Reader names it",
+    ("index.py", "qwalk"): "LOCAL_ENERGY_VARIANCE_CODES: results carrying only `variance` (QWalk's is the "
+                           "local energy's); a new code's is a block variance unless its Reader names it",
     ("cli.py", "qwalk"): "`autogenv2 inspect` is a QWalk-only command (imports codes.qwalk.inspect)",
     ("quick.py", "qwalk"): "`autogenv2 inspect` answered without typer (the same QWalk-only command)",
 }
