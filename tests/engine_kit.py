@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from autogenv2.job import JobRun
 from autogenv2.manager import Context, Manager
 from autogenv2.plan import STEP_KEYS, Job, Plan, Step
 from autogenv2.planchange import new_element
 from autogenv2.runners.fake import FakeRunner
 from autogenv2.states import State
+from autogenv2.status import JobStatus
 
 TOY = {"nblocks": 20, "sigma": 0.01, "seconds_per_block": 0.0}
 
@@ -74,3 +76,17 @@ def drive(mgr: Manager, ctx: Context, fake: FakeRunner, passes: int = 30) -> lis
 
 def toy_plan(root: Path, jobs: dict[str, list[Step]], machines: Path | None = None) -> Plan:
     return Plan(root=root, machines=machines, jobs=[Job(id=i, steps=s) for i, s in jobs.items()]).check()
+
+
+def passes_until_done(run: JobRun, fake: FakeRunner, passes: int) -> JobStatus:
+    """What ``passes`` ensemble passes do to one loaded job: one poll of its attempts in flight, then
+    advance it until it waits; stops early once the job is finished. Its status."""
+    for _ in range(passes):
+        ctx = context(fake)
+        attempts = {token: (rid, directory) for _, token, rid, directory in run.active_attempts()}
+        ctx.polled = fake.poll(attempts) if attempts else {}
+        run.advance(ctx)
+        if run.is_finished():
+            break
+    assert run.status is not None
+    return run.status

@@ -23,22 +23,14 @@ from autogenv2.plan import Job
 from autogenv2.runners.fake import FakeRunner, finished, running, toy_blocks
 from autogenv2.states import State
 from autogenv2.status import ElementStatus, JobStatus
-from engine_kit import context, toy_step
+from engine_kit import passes_until_done, toy_step
 
 
 def run_job(root: Path, job_id: str, fake: FakeRunner, passes: int = 10) -> JobStatus:
     """A two-step toy job run by ``fake`` for up to ``passes`` passes; its saved status."""
     run = JobRun(Job(id=job_id, steps=[toy_step("a"), toy_step("b", seed=3)], variables={"r": 1.4}), root)
     run.load()
-    for _ in range(passes):
-        ctx = context(fake)
-        attempts = {token: (rid, directory) for _, token, rid, directory in run.active_attempts()}
-        ctx.polled = fake.poll(attempts) if attempts else {}
-        run.advance(ctx)
-        if run.is_finished():
-            break
-    assert run.status is not None
-    return run.status
+    return passes_until_done(run, fake, passes)
 
 
 def test_rows_of_finished_and_running_jobs(tmp: Path) -> None:

@@ -13,7 +13,7 @@ from autogenv2.planchange import archive, classify, new_element, reconcile_steps
 from autogenv2.runners.fake import FakeRunner, Outcome, finished, running, toy_blocks
 from autogenv2.states import State
 from autogenv2.status import JobStatus
-from engine_kit import context, toy_step
+from engine_kit import passes_until_done, toy_step
 
 
 def finished_job(root: Path, *steps: Step, script: tuple[Outcome, ...] = (finished(0, write=toy_blocks()),)
@@ -22,15 +22,7 @@ def finished_job(root: Path, *steps: Step, script: tuple[Outcome, ...] = (finish
     fake = FakeRunner(default=script)
     run = JobRun(Job(id="j", steps=list(steps)), root)
     run.load()
-    for _ in range(20):
-        ctx = context(fake)
-        attempts = {token: (rid, directory) for _, token, rid, directory in run.active_attempts()}
-        ctx.polled = fake.poll(attempts) if attempts else {}
-        run.advance(ctx)
-        if run.is_finished():
-            break
-    assert run.status is not None
-    return run.status
+    return passes_until_done(run, fake, 20)
 
 
 def reconcile(status: JobStatus, root: Path, *steps: Step) -> tuple[list[str], set[str]]:
