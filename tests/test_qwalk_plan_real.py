@@ -97,15 +97,16 @@ method = "dmc"
 timestep = 0.02
 nconfig = 100
 nstep = 200
-nblock = 40
+nblock = 80
 {dmc_resources}
 
 [[jobs]]
 id = "h2"
 """
 WALLTIME = 4.0
-TOTAL = {"vmc": 80, "dmc": 40}
-"""Blocks of each step: more than one 4 s attempt can run on an idle machine (40 VMC blocks took 4.01 s)."""
+TOTAL = {"vmc": 80, "dmc": 80}
+"""Blocks of each step: about twice what one 4 s attempt runs on an idle machine (in CI, 40 VMC blocks
+took 4.01 s and 40 DMC blocks 3.87 s, so the first attempt was never killed)."""
 
 
 @pytest.mark.parametrize("method", ["vmc", "dmc"])
