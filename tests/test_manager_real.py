@@ -56,7 +56,7 @@ def test_retries_are_capped(tmp_path: Path) -> None:
 def test_walltime_kill_is_progress_and_blocks_merge(tmp_path: Path) -> None:
     """DMC killed by a short walltime continues from its walkers until all blocks are done."""
     walltime, factor = loaded_walltime(5)  # a loaded machine gets more time and proportionally more work
-    nblocks = round(150 * factor)
+    nblocks = round(300 * factor)  # 150 blocks took 4.77 s on an idle machine: inside the walltime
     steps = [Step(name="scf", code="pyscf", method="rhf", options=H2),
              Step(name="dmc", code="pyqmc", method="dmc", resources=Resources(walltime=str(walltime)),
                   options={"nconfig": 200, "nblocks": nblocks, "tstep": 0.02, "warmup": 10, "seed": 2})]
