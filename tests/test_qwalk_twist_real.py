@@ -89,7 +89,7 @@ def test_slater_vmc_at_each_twist_reproduces_hf_at_that_kpoint(tmp_path: Path) -
     hf = hf_at_kpoints(chk)
     runs = []
     for twist in (0, 1):
-        writer = VMCWriter(twist=twist, nconfig=100, nblock=30, nstep=10)
+        writer = VMCWriter(twist=twist, nconfig=100, nblock=80, nstep=10)
         run = tmp_path / f"vmc{twist}"
         run.mkdir()
         offered = {k: tmp_path / "convert" / v for k, v in table.items() if k.startswith("qwalk_")}
