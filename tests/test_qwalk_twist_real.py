@@ -75,10 +75,22 @@ def test_twist_example_plan_end_to_end(tmp_path: Path) -> None:
         each = ", ".join(f"{e:.5f} +/- {s:.5f} (HF {h:.5f})"
                          for e, s, h in zip(energy, error, hf, strict=True))
         print(f"{method}: {each}; twist average {mean:.5f} +/- {sigma:.5f}")
+    # A 3-iteration LINEAR usually lowers HF by 25-40 mHa with this Jastrow, but about 1 run in 16 takes a
+    # bad last step and hands on a Jastrow no better than HF (measured: 16 fresh LINEAR runs of this
+    # plan, VMC of the wave function handed on). So the twist checks do not depend on how good it is:
+    # the twist-0 VMC samples the wave function LINEAR made (within 4 combined sigma of its last energy;
+    # a dropped Jastrow would sit at HF, 25-40 mHa above a good LINEAR), and the Jastrow's correlation
+    # energy against each twist's own HF determinant is the same at both twists (within 4 sigma + 10 mHa:
+    # 28 and 33 mHa measured).
+    linear = frame.loc["linear"]
+    vmc0 = frame.loc["vmc-twist0"]
+    assert abs(vmc0["energy"] - linear["energy"]) < 4 * np.hypot(vmc0["error"], linear["error"])
+    gain = [frame.loc[f"vmc-twist{i}", "energy"] - hf[i] for i in (0, 1)]
+    gain_error = np.hypot(*(frame.loc[f"vmc-twist{i}", "error"] for i in (0, 1)))
+    assert abs(gain[1] - gain[0]) < 4 * gain_error + 0.01, (gain, gain_error)
     for i in (0, 1):
         vmc, dmc = frame.loc[f"vmc-twist{i}"], frame.loc[f"dmc-twist{i}"]
-        # the twist-0 Jastrow lowers each twist's own HF energy (by 25-40 mHa here), never by 0.1 Ha
-        assert hf[i] - 0.1 < vmc["energy"] < hf[i] - vmc["error"]
+        assert hf[i] - 0.1 < vmc["energy"] < hf[i] + 4 * vmc["error"]
         assert dmc["energy"] < vmc["energy"] + 3 * np.hypot(vmc["error"], dmc["error"])
 
 
@@ -97,8 +109,9 @@ def test_slater_vmc_at_each_twist_reproduces_hf_at_that_kpoint(tmp_path: Path) -
         writer.write(run, {k: v for k, v in offered.items() if k in wanted})
         runs.append((writer, run, subprocess.Popen(writer.command(), cwd=run, stdout=subprocess.DEVNULL,
                                                    stderr=subprocess.DEVNULL)))
-    for twist, (writer, run, proc) in enumerate(runs):
-        result = QWalkReader(run_id=writer.qwalk_run).read(run, proc.wait(timeout=300))
+    codes = [proc.wait(timeout=300) for _, _, proc in runs]  # both waited for, whatever fails below
+    for twist, ((writer, run, _), code) in enumerate(zip(runs, codes, strict=True)):
+        result = QWalkReader(run_id=writer.qwalk_run).read(run, code)
         assert result.verdict is Verdict.complete, result.reason
         energy, error = result.results["energy"], result.results["error"]
         print(f"twist {twist}: QWalk VMC {energy:.5f} +/- {error:.5f}, PySCF HF at k {hf[twist]:.5f}")
