@@ -227,8 +227,11 @@ def test_cancel_status_retry_ctrl_c_through_the_script(tmp_path: Path) -> None:
     assert first_and_last(again) == ("nothing to do: every job is done or failed", failed)
     watched = cli(["run", "plan.toml", "--watch"], tmp_path)
     assert watched.returncode == 3 and first_and_last(watched)[1] == failed
+    # SIGINT's default action, whatever this process inherited: a shell without job control starts its
+    # background commands with SIGINT ignored, and Python then never raises KeyboardInterrupt
     proc = subprocess.Popen([str(SCRIPT), *WATCH, "--retry-failed", "--interval", "0.3"], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:  # Ctrl-C once the retry shows (a fixed sleep was too short on a loaded machine)
         deadline = time.time() + 120
         while proc.poll() is None and time.time() < deadline:
@@ -241,6 +244,7 @@ def test_cancel_status_retry_ctrl_c_through_the_script(tmp_path: Path) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+            proc.communicate()
     lines = [line for line in out.splitlines() if line.strip()]
     assert proc.returncode == 130 and lines[-1] == INTERRUPTED, out
     assert lines[0] == f"  j/a: reopened (was failed: {CANCELLED})", out
