@@ -12,8 +12,9 @@ from the arguments, else from a ``run_meta.json`` naming the run, else from ``st
 without them the run is judged from its files alone. The input is read with our own QWalk syntax
 (:mod:`.lint`): unknown or misspelt keywords, which QWalk silently ignores, make the run failed.
 
-``state`` is the Reader's verdict (what ``autogenv2 run`` would do next); two separate questions
-are answered beside it, each with its reason:
+``state`` is the Reader's verdict (what ``autogenv2 run`` would do next), made by :mod:`.verdict` with
+the Reader's default settings, without building the pydantic Reader; two separate questions are
+answered beside it, each with its reason:
 
 * ``finished``: QWalk ended normally -- every METHOD section has its ``Wall time`` line, no
   ``Error`` on stdout, and every VMC/DMC wrote the blocks its NBLOCK asks for;
