@@ -230,3 +230,30 @@ def test_twenty_heavy_tailed_qwalk_blocks_are_covered() -> None:
     own, floored = np.array(z[False]), np.array(z[True])
     assert np.mean(own <= 2) <= 0.9  # 270 of 300
     assert np.mean(floored <= 2) >= 0.92 and 0.63 <= np.mean(floored <= 1) <= 0.75
+
+
+def test_the_inspect_path_shortcuts_give_what_they_replace() -> None:
+    """Normal quantiles from the table, the median without numpy.ma and the FFT correlations kept for the
+    next test of the same series are the values of statistics.NormalDist, np.median and a fresh FFT."""
+    from statistics import NormalDist
+
+    for p, z in stats.NORMAL_QUANTILES.items():
+        assert z == NormalDist().inv_cdf(p) == stats.normal_quantile(p)
+    assert stats.normal_quantile(0.8) == NormalDist().inv_cdf(0.8)
+    rng = np.random.default_rng(5)
+    for n in (1, 2, 3, 10, 11, 5000):
+        w = rng.gamma(2.0, 1.0, n)
+        assert stats.median(w) == float(np.median(w))
+    assert stats.median(np.array([1.0, np.inf, np.inf, 2.0])) == float(np.median([1.0, np.inf, np.inf, 2.0]))
+    assert math.isnan(stats.median(np.array([1.0, np.nan, 2.0])))
+    x = np.cumsum(rng.normal(size=9000)) * 0.01 + rng.normal(size=9000)
+    y, lags = x - x.mean(), math.isqrt(x.size)
+    errorbar._LAST_FFT.clear()
+    first = errorbar._fft_correlations(x, y, lags)
+    again = errorbar._fft_correlations(x.copy(), y, lags)
+    assert again is first and not again.flags.writeable
+    other = x[::-1].copy()
+    centred = other - other.mean()
+    fresh = errorbar._fft_correlations(other, centred, lags)
+    expected = stats._autocovariance(centred[:, None])[1:lags + 1, 0] * other.size / (centred @ centred)
+    assert fresh is not first and np.array_equal(fresh, expected + 1.0 / other.size)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -105,14 +106,31 @@ def test_status_shows_the_95_bound_the_warmup_used_and_reliability(toy: Path) ->
 
 
 INSPECT_PROBE = PROBE.replace('("typer", "pydantic", "pandas", "click", "numpy")',
-                              '("typer", "click", "pandas", "autogenv2.codes.qwalk.writer", '
-                              '"autogenv2.codes.qwalk.conversion", "autogenv2.codes.qwalk.optimizers")')
+                              '("typer", "click", "pandas", "pydantic", "autogenv2.codes.base", '
+                              '"autogenv2.codes.qwalk.writer", "autogenv2.codes.qwalk.conversion", '
+                              '"autogenv2.codes.qwalk.optimizers")')
 CASES = Path(__file__).parent / "data" / "qwalk" / "cases"
 
 
-@pytest.mark.parametrize("args", [["--json"], [], ["--run-id", "qw.dmc", "--json"], ["--exit-code", "0"]])
-def test_inspect_needs_no_framework_or_writers(tmp_path: Path, args: list[str]) -> None:
+def _with_markers(tmp_path: Path) -> Path:
+    """dmc_h2 as the launcher leaves it (no run_meta.json): the exit code comes from its markers."""
+    case = tmp_path / "markers"
+    shutil.copytree(CASES / "dmc_h2", case)
+    (case / "run_meta.json").unlink()
+    (case / ".autogenv2").mkdir()
+    (case / ".autogenv2" / "t1.started").write_text('{"started_at": 1.0, "pid": 1, "host": "h"}')
+    (case / ".autogenv2" / "t1.exit").write_text('{"exit_code": 0, "reason": "", "started_at": 1.0}')
+    return case
+
+
+@pytest.mark.parametrize("args", [["--json"], [], ["--run-id", "qw.dmc", "--json"], ["--exit-code", "0"],
+                                  ["markers", "--json"]])
+def test_inspect_needs_no_framework_writers_or_pydantic(tmp_path: Path, args: list[str]) -> None:
+    """inspect imports neither typer nor pydantic, whether the exit code comes from run_meta.json or from
+    the launcher's markers (runners/markers.py)."""
     case = str(CASES / "dmc_h2")
+    if args[:1] == ["markers"]:
+        case, args = str(_with_markers(tmp_path)), args[1:]
     run = [sys.executable, "-c", INSPECT_PROBE]
     quick = subprocess.run([*run, json.dumps(["inspect", case, *args])], capture_output=True, text=True,
                            cwd=tmp_path, timeout=300, check=False)
@@ -121,3 +139,5 @@ def test_inspect_needs_no_framework_or_writers(tmp_path: Path, args: list[str]) 
     assert "CODE 0" in quick.stderr and heavy(quick) == [], quick.stderr
     assert "typer" in heavy(full)
     assert quick.stdout == full.stdout and "dmc" in quick.stdout
+    if "markers" in case:
+        assert json.loads(quick.stdout)["runs"][0]["exit_code"] == 0

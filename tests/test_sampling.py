@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autogenv2 import errorbar, sampling, stats
+from autogenv2 import errorbar, sampling, sampling_reader, stats
 from autogenv2.codes.pyqmc.reader import MCReader
 from autogenv2.codes.qwalk import logparse as lp
 from autogenv2.codes.qwalk.estimates import sample
@@ -35,7 +35,7 @@ def _series(name: str, label: str) -> lp.Series:
 def test_readers_are_one_judge_not_subclasses() -> None:
     assert not issubclass(ToyReader, MCReader)
     for reader in (MCReader, ToyReader, QWalkReader):
-        assert issubclass(reader, sampling.SamplingReader)
+        assert issubclass(reader, sampling_reader.SamplingReader)
         fields = reader.model_fields
         assert (fields["min_blocks"].default, fields["max_blocks"].default) == (10, 20000)
         assert fields["target_confidence"].default == 0.95

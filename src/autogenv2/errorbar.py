@@ -44,8 +44,7 @@ MIN_DOF = 10
 def t_quantile(probability: float, dof: float) -> float:
     """Student's t quantile (``inf`` dof: the normal one); scipy is imported only when needed."""
     if not math.isfinite(dof) or dof > 1e6:
-        from statistics import NormalDist
-        return NormalDist().inv_cdf(probability)
+        return stats.normal_quantile(probability)
     if dof >= 1000:  # Cornish-Fisher to 1/dof⁴: within 3e-13 (relative) of stdtrit there, without scipy
         return _t_expansion(probability, dof)
     from scipy.special import stdtrit
@@ -54,9 +53,7 @@ def t_quantile(probability: float, dof: float) -> float:
 
 def _t_expansion(probability: float, dof: float) -> float:
     """Student's t quantile for many dof: z + g₁/ν + … + g₄/ν⁴ (Abramowitz & Stegun 26.7.5)."""
-    from statistics import NormalDist
-
-    z = NormalDist().inv_cdf(probability)
+    z = stats.normal_quantile(probability)
     s = z * z
     terms = (z * (s + 1) / 4, z * ((5 * s + 16) * s + 3) / 96, z * (((3 * s + 19) * s + 17) * s - 15) / 384,
              z * ((((79 * s + 776) * s + 1482) * s - 1920) * s - 945) / 92160)
@@ -118,7 +115,7 @@ def publish(data: ArrayLike, weights: ArrayLike | None = None, warmup: int = 0,
     ``sample_variance``: each block's variance of its samples (QWalk's ``total_energyvar``), from which
     :func:`tail_floor` tells heavy-tailed samples, whose few blocks estimate their kurtosis far too low.
     """
-    est = stats.estimate(data, weights, warmup)
+    est, levels = stats.estimate_levels(data, weights, warmup)
     if est.n < 2 or not math.isfinite(est.error):
         return Published(est.mean, float("nan"), est.error, float("nan"), 0.0, float("nan"), False,
                          f"{est.n} block(s) after warm-up: no error bar", est)
@@ -127,7 +124,6 @@ def publish(data: ArrayLike, weights: ArrayLike | None = None, warmup: int = 0,
     tails = (None if sample_variance is None
              else np.asarray(sample_variance, dtype=float).ravel()[max(warmup, 0):])
     floor = 0.0 if tails is None else tail_floor(x, tails)
-    levels = stats.reblock(x, w)
     naive = levels[0]
     chosen = next((lv for lv in levels if lv.size == est.block_size), naive)
     if assume_correlated or correlated(x, naive, chosen):
@@ -158,7 +154,7 @@ def correlated(x: np.ndarray, naive: stats.Level, chosen: stats.Level, alpha: fl
         return False
     lags = max(1, math.isqrt(n))
     if n > 4096:  # the same sums by FFT: O(n log n) instead of O(n^1.5)
-        rho = stats._autocovariance(y[:, None])[1:lags + 1, 0] * n / (y @ y) + 1.0 / n
+        rho = _fft_correlations(x, y, lags)
     else:
         rho = np.array([y[k:] @ y[:-k] for k in range(1, lags + 1)]) / (y @ y) + 1.0 / n  # E = −1/N under H0
     z = t_quantile(1 - alpha, math.inf)
@@ -168,6 +164,25 @@ def correlated(x: np.ndarray, naive: stats.Level, chosen: stats.Level, alpha: fl
         return False
     from scipy.special import fdtri
     return bool((chosen.error / naive.error) ** 2 > fdtri(chosen.nblocks - 1, n - 1, 1 - alpha))
+
+
+_LAST_FFT: dict[bytes, np.ndarray] = {}
+"""The last series :func:`_fft_correlations` transformed, and its answer: a Reader tests the same series
+twice (its published error bar, then the drift check of :mod:`.health`), and the FFTs of 100,000 blocks
+are the larger part of a read."""
+
+
+def _fft_correlations(x: np.ndarray, y: np.ndarray, lags: int) -> np.ndarray:
+    """The first ``lags`` autocorrelations of ``x`` (``y``: x centred) plus 1/n, by FFT; read-only."""
+    key = x.tobytes()
+    known = _LAST_FFT.get(key)
+    if known is None or known.size != lags:
+        n = x.size
+        known = stats._autocovariance(y[:, None])[1:lags + 1, 0] * n / (y @ y) + 1.0 / n
+        known.flags.writeable = False
+        _LAST_FFT.clear()
+        _LAST_FFT[key] = known
+    return known
 
 
 def blocks_correlated(data: ArrayLike) -> bool:

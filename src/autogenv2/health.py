@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
-from . import errorbar
+from . import errorbar, stats
 
 if TYPE_CHECKING:
     from .codes.base import Writer
@@ -90,8 +90,8 @@ def spikes(energy: np.ndarray, warmup: int) -> dict[str, Any] | None:
     data = np.asarray(energy, dtype=float)[warmup:]
     if data.size < 8:
         return None
-    median = float(np.median(data))
-    mad = float(np.median(np.abs(data - median))) * 1.4826
+    median = stats.median(data)
+    mad = stats.median(np.abs(data - median)) * 1.4826
     if mad <= 0:
         return None
     outliers = np.flatnonzero(np.abs(data - median) > SPIKE_SIGMAS * mad)

@@ -3,7 +3,8 @@
 ``autogenv2 --help``, ``status TARGET [--plain] [--rescan] [--all]`` and ``results TARGET [-f FMT]
 [-o FILE]`` in their plain forms are parsed here and run without importing typer, pydantic or pandas
 (``__main__`` tries :func:`fast` first); ``inspect RUN_DIR [--json] [--run-id ID] [--stdout FILE]
-[--exit-code N]`` without typer, the writers or scipy (it needs numpy and the pydantic Reader). Anything
+[--exit-code N]`` without typer, pydantic or the writers (it needs numpy, and scipy only for an error
+bar with fewer than 1000 degrees of freedom). Anything
 else, and ``--traceback``, goes to :mod:`cli`, whose
 commands call the same functions below, so both paths print the same thing.
 """
@@ -121,7 +122,7 @@ def results(target: Path, fmt: str = "table", output: Path | None = None) -> int
 
 def inspect(run_dir: Path, run_id: str | None = None, stdout: Path | None = None,
             exit_code: int | None = None, as_json: bool = False) -> int:
-    """``autogenv2 inspect``: the QWalk Reader's verdict on a run directory (no writers, scipy or typer)."""
+    """``autogenv2 inspect``: the QWalk verdict on a run directory (no writers, pydantic or typer)."""
     if "numpy" not in sys.modules:  # no matrix algebra here: OpenBLAS's threads cost 0.06 s CPU to start
         os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from .codes.qwalk.inspect import format_table, inspect_run

@@ -31,7 +31,7 @@ from . import analysis
 from .codes import Reader, Writer, get_method
 from .errors import PlanError
 from .results_table import iter_status
-from .sampling import SamplingReader
+from .sampling_reader import SamplingReader
 from .states import State
 from .templates import value_label
 

@@ -6,9 +6,12 @@ Adding a code = adding a package ``codes/<name>/`` and one line in :data:`CODES`
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING, Any
 
 from ..errors import PlanError
-from .base import Reader, ReadResult, Writer
+
+if TYPE_CHECKING:
+    from .base import Reader, ReadResult, Writer
 
 CODES = (
     "pyscf",
@@ -38,3 +41,13 @@ def get_method(code: str, method: str) -> tuple[type[Writer], type[Reader]]:
         raise PlanError(
             f"code {code!r} has no method {method!r}; choose one of: {', '.join(sorted(table))}"
         ) from None
+
+
+def __getattr__(name: str) -> Any:
+    """``Reader``, ``ReadResult``, ``Writer`` from :mod:`.base` on first use: ``autogenv2 inspect`` reads
+    QWalk runs through ``codes/qwalk`` without importing pydantic."""
+    if name in ("Reader", "ReadResult", "Writer"):
+        from . import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

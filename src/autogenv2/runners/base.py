@@ -13,6 +13,8 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from .markers import RunStatus as RunStatus, marker_dir as marker_dir, read_markers as read_markers
+
 
 class Resources(BaseModel):
     """What one run asks of the machine. Unset fields fall back to the machine profile."""
@@ -42,19 +44,6 @@ class RunRequest:
     env: dict[str, str] = field(default_factory=dict)
     resources: Resources = field(default_factory=Resources)
     stdout: str = "stdout.txt"       # file name in ``directory``; appended to by every attempt
-
-
-@dataclass
-class RunStatus:
-    """What a Runner knows about one attempt."""
-
-    phase: str                       # "queued" | "running" | "finished" | "lost"
-    exit_code: int | None = None     # the program's; negative = killed by that signal
-    reason: str = ""                 # "walltime", "cancelled", "oom", "node_fail", pending reason...
-    started_at: float | None = None
-    ended_at: float | None = None
-    scheduler_state: str = ""        # raw state word from the scheduler (PENDING, R, ...)
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Runner(Protocol):
@@ -118,11 +107,6 @@ class RunnerClass(Protocol):
     def __call__(self, **options: Any) -> Runner: ...
 
 
-def marker_dir(directory: Path) -> Path:
-    """Where the launch wrapper leaves its marker files."""
-    return Path(directory) / ".autogenv2"
-
-
 def walltime_seconds(text: str | None) -> float | None:
     """Parse ``"SS"``, ``"MM:SS"``, ``"HH:MM:SS"`` or ``"D-HH:MM:SS"`` into seconds.
 
@@ -145,23 +129,6 @@ def walltime_seconds(text: str | None) -> float | None:
     for part in parts:
         seconds = seconds * 60 + part
     return days * 86400 + seconds
-
-
-def read_markers(directory: Path, token: str) -> RunStatus | None:
-    """The status the launch wrapper's marker files show, or None if it never started."""
-    from ..storage import read_json  # local import: storage imports nothing from here
-
-    markers = marker_dir(directory)
-    exit_file, start_file = markers / f"{token}.exit", markers / f"{token}.started"
-    if exit_file.exists():
-        data = read_json(exit_file)
-        return RunStatus("finished", exit_code=int(data["exit_code"]), reason=str(data.get("reason", "")),
-                         started_at=data.get("started_at"), ended_at=data.get("ended_at"))
-    if start_file.exists():
-        data = read_json(start_file)
-        return RunStatus("running", started_at=data.get("started_at"), extra={"pid": data.get("pid"),
-                                                                              "host": data.get("host")})
-    return None
 
 
 def launch_argv(python: str, request: RunRequest) -> list[str]:

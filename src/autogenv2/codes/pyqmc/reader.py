@@ -16,8 +16,9 @@ import h5py
 import numpy as np
 from pydantic import Field
 
-from ... import errorbar, sampling, stats
-from ...sampling import SamplingReader, WalkerGroups, missing_output
+from ... import errorbar, stats
+from ...sampling import WalkerGroups
+from ...sampling_reader import SamplingReader, missing_output, read_result
 from ...states import Verdict
 from ..base import Reader, ReadResult
 from ..failures import last_error_line
@@ -68,7 +69,7 @@ class MCReader(SamplingReader):
     def judge(self, energy: np.ndarray, weights: np.ndarray | None, requested: int, output: str,
               walkers: WalkerGroups | None = None) -> ReadResult:
         """The verdict for a block series (shared with the toy Reader, tests and benchmarks)."""
-        return sampling.read_result(self, energy, weights, self.warmup, requested, {"hdf": output}, walkers)
+        return read_result(self, energy, weights, self.warmup, requested, {"hdf": output}, walkers)
 
     @classmethod
     def block_series(cls, directory: Path, outputs: Mapping[str, Path],

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .reader import load_run
 from .rundir import find_runs
+from .verdict import load_run
 
 
 def read_blocks(directory: Path, method: str) -> tuple[np.ndarray, np.ndarray | None]:

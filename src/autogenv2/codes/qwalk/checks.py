@@ -11,7 +11,6 @@ from pathlib import Path
 
 from ...errors import OptionError
 from .syntax import InputSyntaxError, Section, expand_includes, parse_words, tokenize
-from .system import read_nspin
 
 DMC_DEFAULT_NCONFIG = 2048
 """QWalk's TARGET_CONFIG: DMC's walker count when NCONFIG is not given (serial run)."""
@@ -122,3 +121,12 @@ def has_pseudo(system_file: Path) -> bool:
     except (OSError, InputSyntaxError):
         return False
     return any(w.lower() == "pseudo" and nxt == "{" for w, nxt in itertools.pairwise(words))
+
+
+def read_nspin(system: Section) -> tuple[int, int] | None:
+    """NSPIN of a parsed input or .sys file (None when absent)."""
+    for sec in system.sections("SYSTEM"):
+        nspin = sec.section("NSPIN")
+        if nspin is not None and len(nspin.words()) == 2:
+            return int(float(nspin.words()[0])), int(float(nspin.words()[1]))
+    return None

@@ -45,7 +45,7 @@ def sample(series: lp.Series | None, warmup: int | None = None,
     n = series.nblocks
     cut = gosling_warmup(series.energy) if warmup is None else min(warmup, n - 1)
     weights = series.totweight if np.all(series.totweight > 0) else None
-    relative = None if weights is None else weights / float(np.median(weights))  # mean weight per walker ~ 1
+    relative = None if weights is None else weights / stats.median(weights)  # mean weight per walker ~ 1
     published = sampling.publish(series.energy, weights, cut, walker_weight=relative,
                                  sample_variance=series.energyvar)  # tells heavy tails (errorbar.tail_floor)
     res: dict[str, Any] = {"blocks": n, "warmup": cut}

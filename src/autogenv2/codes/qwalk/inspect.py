@@ -12,8 +12,9 @@ from the arguments, else from a ``run_meta.json`` naming the run, else from ``st
 without them the run is judged from its files alone. The input is read with our own QWalk syntax
 (:mod:`.lint`): unknown or misspelt keywords, which QWalk silently ignores, make the run failed.
 
-``state`` is the Reader's verdict (what ``autogenv2 run`` would do next); two separate questions
-are answered beside it, each with its reason:
+``state`` is the Reader's verdict (what ``autogenv2 run`` would do next), made by :mod:`.verdict` with
+the Reader's default settings, without building the pydantic Reader; two separate questions are
+answered beside it, each with its reason:
 
 * ``finished``: QWalk ended normally -- every METHOD section has its ``Wall time`` line, no
   ``Error`` on stdout, and every VMC/DMC wrote the blocks its NBLOCK asks for;
@@ -26,18 +27,17 @@ from pathlib import Path
 from typing import Any
 
 from ...sampling import Need
-from ..base import ReadResult
-from .reader import (
+from .rundir import find_runs, find_streams
+from .verdict import (
     OPTIMIZERS,
     SAMPLING,
-    QWalkReader,
+    Outcome,
     RunFiles,
-    _target,
+    Settings,
     converged,
-    find_runs,
-    find_streams,
     judge,
     load_run,
+    reported_section,
 )
 
 METHOD_KEYS = ("method", "energy", "error", "blocks")
@@ -59,17 +59,17 @@ def _inspect_one(run_dir: Path, run_id: str, stdout: Path | None, exit_code: int
         err_text = ""
     code = exit_code if exit_code is not None else meta_code
     run = load_run(run_dir, run_id, out_text, err_text, variance=False)
-    reader = QWalkReader(run_id=run_id)
-    result, methods, needs = judge(run, code, reader)
+    settings = Settings()  # the Reader's defaults, without building the pydantic model
+    result, methods, needs = judge(run, code, settings)
     finished, finished_reason = finished_state(run, result)
-    sufficient, sufficient_reason = sufficient_state(run, methods, needs, reader)
+    sufficient, sufficient_reason = sufficient_state(run, methods, needs, settings)
     return {"run_id": run_id, "state": result.verdict.value, "reason": result.reason, "exit_code": code,
             "finished": finished, "finished_reason": finished_reason,
             "sufficient": sufficient, "sufficient_reason": sufficient_reason,
             "methods": [{key: m.get(key) for key in METHOD_KEYS} for m in methods]}
 
 
-def finished_state(run: RunFiles, result: ReadResult) -> tuple[bool, str]:
+def finished_state(run: RunFiles, result: Outcome) -> tuple[bool, str]:
     """Whether QWalk ended normally with every block its input asks for, and why (not)."""
     n = len(run.kinds)
     if not n or run.out.finished < n or run.streams.errors:
@@ -91,9 +91,9 @@ def finished_state(run: RunFiles, result: ReadResult) -> tuple[bool, str]:
 
 
 def sufficient_state(run: RunFiles, methods: list[dict[str, Any]], needs: list[Need | None],
-                     reader: QWalkReader) -> tuple[bool, str]:
+                     settings: Settings) -> tuple[bool, str]:
     """Whether the reported METHOD's numbers are enough (blocks and a reliable error; convergence)."""
-    i = _target(run, reader.method)
+    i = reported_section(run, settings.method)
     if i is None or i >= len(methods):
         return False, "no METHOD section"
     kind, res = run.kinds[i], dict(methods[i])
@@ -108,7 +108,8 @@ def sufficient_state(run: RunFiles, methods: list[dict[str, Any]], needs: list[N
             return False, f"{where}: the error bar is not reliable: {res.get('unreliable_reason')}"
         used = int(res["blocks"]) - int(res.get("warmup") or 0)
         error = "no error bar" if res.get("error") is None else f"error {res['error']:.2g} Ha"
-        return True, f"{where}: {used} blocks after warm-up (min_blocks={reader.min_blocks}), {error}"
+        least = settings.limits.min_blocks
+        return True, f"{where}: {used} blocks after warm-up (min_blocks={least}), {error}"
     if kind in OPTIMIZERS:
         if converged(run, i):
             return True, f"{where}: converged (last change within {2:g} error bars)"

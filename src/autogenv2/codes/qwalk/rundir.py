@@ -48,9 +48,9 @@ def _tail(path: Path, limit: int = 4 << 20) -> str:
 
 def marker_exit(directory: Path) -> int | None:
     """Exit code of the last attempt from the launch wrapper's markers (``.autogenv2/<token>.exit``,
-    :func:`autogenv2.runners.base.read_markers`); None when there are none or the last one started
+    :func:`autogenv2.runners.markers.read_markers`); None when there are none or the last one started
     (``<token>.started``) has not ended."""
-    from ...runners.base import marker_dir, read_markers
+    from ...runners.markers import marker_dir, read_markers
 
     statuses = []
     for started in marker_dir(directory).glob("*.started"):

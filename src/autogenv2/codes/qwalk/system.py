@@ -169,12 +169,3 @@ class System(QWalkFile):
         items.append(Section("NSPIN", [str(n) for n in self.nspin]))
         items.extend(atom.section() for atom in self.atoms)
         return Section("", [Section("SYSTEM", items), *(p.section() for p in self.pseudos)])
-
-
-def read_nspin(system: Section) -> tuple[int, int] | None:
-    """NSPIN of a parsed input or .sys file (None when absent)."""
-    for sec in system.sections("SYSTEM"):
-        nspin = sec.section("NSPIN")
-        if nspin is not None and len(nspin.words()) == 2:
-            return int(float(nspin.words()[0])), int(float(nspin.words()[1]))
-    return None

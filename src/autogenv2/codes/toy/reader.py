@@ -9,8 +9,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
-from ... import sampling
-from ...sampling import SamplingReader, missing_output
+from ...sampling_reader import SamplingReader, missing_output, read_result
 from ...states import Verdict
 from ..base import ReadResult
 from ..failures import last_error_line
@@ -56,7 +55,7 @@ class ToyReader(SamplingReader):
     def judge(self, energy: np.ndarray, weights: np.ndarray | None, requested: int,
               output: str) -> ReadResult:
         """The verdict for a block series (tests and benchmarks judge series without files)."""
-        return sampling.read_result(self, energy, weights, self.warmup, requested, {"hdf": output})
+        return read_result(self, energy, weights, self.warmup, requested, {"hdf": output})
 
     @classmethod
     def block_series(cls, directory: Path, outputs: Mapping[str, Path],
