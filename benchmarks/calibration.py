@@ -267,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=None, help="seeds per synthetic row (default 2000)")
     parser.add_argument("--real-dmc", type=int, default=0, metavar="SEEDS", help="also run H2 PyQMC DMC")
     parser.add_argument("--dmc-blocks", type=int, nargs="+", default=[60])
+    parser.add_argument("--dmc-first-seed", type=int, default=0, help="first seed of the DMC runs")
     parser.add_argument("--real-qwalk", type=int, default=0, metavar="SEEDS", help="also run H2 QWalk VMC")
     parser.add_argument("--qwalk-blocks", type=int, nargs="+", default=[20, 40, 60])
     parser.add_argument("--real-qwalk-dmc", type=int, default=0, metavar="SEEDS",
@@ -283,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     table = [r for row in rows() for r in run_row(row, seeds)] + tail_rows(seeds) + optimization_rows(seeds)
     if args.real_dmc:
         from calibration_real import real_dmc_rows
-        table += real_dmc_rows(args.real_dmc, args.dmc_blocks, args.workdir)
+        table += real_dmc_rows(args.real_dmc, args.dmc_blocks, args.workdir, first_seed=args.dmc_first_seed)
     if args.real_qwalk:
         from calibration_real import real_qwalk_rows
         table += real_qwalk_rows(args.real_qwalk, args.qwalk_blocks, args.workdir)

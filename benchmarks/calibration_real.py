@@ -66,8 +66,8 @@ def _row(name: str, rule: str, energy: list[float], error: list[float], ref: flo
             "failed": 0.0, "gate": False}
 
 
-def real_dmc_rows(seeds: int, lengths: list[int], workdir: Path | None, ref_blocks: int = 1200
-                  ) -> list[dict[str, object]]:
+def real_dmc_rows(seeds: int, lengths: list[int], workdir: Path | None, ref_blocks: int = 1200,
+                  first_seed: int = 0) -> list[dict[str, object]]:
     warnings.filterwarnings("ignore")
     work = workdir or Path(tempfile.mkdtemp(prefix="calibration-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -85,7 +85,8 @@ def real_dmc_rows(seeds: int, lengths: list[int], workdir: Path | None, ref_bloc
     print(f"real: reference {ref_blocks} blocks (warm-up 50): {ref.mean:.6f} ± {ref.error:.6f} "
           f"(reblocked {ref.reblocked:.6f}, dof {ref.dof:.0f}) after {time.time() - start:.0f} s", flush=True)
     longest = max(lengths)
-    runs = [_dmc(chk, opt, work / f"dmc{seed}.hdf5", WARMUP + longest, seed) for seed in range(seeds)]
+    runs = [_dmc(chk, opt, work / f"dmc{seed}.hdf5", WARMUP + longest, seed)
+            for seed in range(first_seed, first_seed + seeds)]
     print(f"real: {seeds} runs of {WARMUP + longest} blocks after {time.time() - start:.0f} s", flush=True)
     table = []
     for blocks in lengths:
