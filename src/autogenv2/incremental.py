@@ -68,8 +68,9 @@ def _select(found: PlanFile, root: Path | None, retry_failed: bool) -> Selection
     kept: set[str] = set()
     todo: list[dict[str, Any]] = []
     keys: dict[str, str] = {}
+    cache: dict[tuple[int, str], list[Any]] = {}
     for number, entry in enumerate(head.entries):
-        merged = merge_job(entry, head.template, head.prefix, number)
+        merged = merge_job(entry, head.template, head.prefix, number, cache)
         job_id = merged["id"]
         if job_id in seen:
             raise PlanError(f"{head.prefix}duplicate job id {job_id!r}")

@@ -230,7 +230,8 @@ def plan_from_dict(raw: dict[str, Any], source: Path | None = None, root: Path |
     """Expand the ``steps`` template and per-job overrides, then validate."""
     head = PlanHead.of(raw, source, root)
     made: dict[str, Step] = {}
-    return head.plan([validate_job(merge_job(entry, head.template, head.prefix, index), made)
+    cache: dict[tuple[int, str], list[Any]] = {}
+    return head.plan([validate_job(merge_job(entry, head.template, head.prefix, index, cache), made)
                       for index, entry in enumerate(head.entries)])
 
 
@@ -282,9 +283,14 @@ class PlanHead:
         return plan.check()
 
 
-def merge_job(entry: Any, template: list[Any], prefix: str, index: int) -> dict[str, Any]:
+def merge_job(entry: Any, template: list[Any], prefix: str, index: int,
+              cache: dict[tuple[int, str], list[Any]] | None = None) -> dict[str, Any]:
     """A job entry with its steps merged from the template and its overrides, ``foreach`` expanded, not
-    validated: ``{"id", "where", "steps": [(number, merged entry, canonical JSON or None)], "variables"}``."""
+    validated: ``{"id", "where", "steps": [(number, merged entry, canonical JSON or None)], "variables"}``.
+
+    ``cache``: the steps of jobs merged before, by their step list (the template, alive while the plan
+    is) and overrides; jobs of a scan without per-step tables share one merge (entries never mutated).
+    """
     if not isinstance(entry, dict) or "id" not in entry:
         raise PlanError(f"{prefix}jobs[{index}]: every job needs an 'id'")
     job_id = entry["id"]
@@ -307,6 +313,17 @@ def merge_job(entry: Any, template: list[Any], prefix: str, index: int) -> dict[
                             f"({', '.join(str(n) for n in names)})")
         if not isinstance(value, dict):
             raise PlanError(f"{where}: {key!r} must be a table of options for that step")
+    known = _canonical(overrides) if cache is not None else None
+    if cache is not None and known is not None and (id(steps_raw), known) in cache:
+        return {"id": job_id, "where": where, "steps": cache[id(steps_raw), known], "variables": variables}
+    steps = _merge_steps(steps_raw, overrides, where)
+    if cache is not None and known is not None:
+        cache[id(steps_raw), known] = steps
+    return {"id": job_id, "where": where, "steps": steps, "variables": variables}
+
+
+def _merge_steps(steps_raw: list[Any], overrides: dict[str, Any],
+                 where: str) -> list[tuple[int, dict[str, Any], str | None]]:
     steps: list[tuple[int, dict[str, Any], str | None]] = []
     previous: dict[str, Any] | None = None
     for number, raw in enumerate(steps_raw):
@@ -322,7 +339,7 @@ def merge_job(entry: Any, template: list[Any], prefix: str, index: int) -> dict[
         previous = merged
         expanded = expand_foreach(merged, f"{where}, step {merged.get('name')!r}")
         steps += [(number, s, _canonical(s)) for s in expanded]
-    return {"id": job_id, "where": where, "steps": steps, "variables": variables}
+    return steps
 
 
 def _canonical(merged: dict[str, Any]) -> str | None:
