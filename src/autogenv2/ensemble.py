@@ -17,11 +17,12 @@ from pathlib import Path
 
 from .errors import EXIT_ERROR, EXIT_FAILED, EXIT_OK, EXIT_RUNNING, AutogenError, PlanError
 from .fastpath import failed_rows, has_index, noop_counts
+from .incremental import Selection, count_kept, select
 from .index import Index
 from .job import JobRun
 from .lock import read_plan_file, root_lock
 from .manager import Context
-from .plan import Plan, Step, load_plan
+from .plan import Plan, Step
 from .preflight import check_programs
 from .profiles import MachineProfile
 from .progress import progress_line
@@ -107,8 +108,9 @@ def reconcile_file(path: Path, root: Path | None = None, retry_failed: bool = Fa
     """A pass driven by a plan file: the file is parsed once, the root locked once.
 
     With an index, the lock is taken first and a pass that would change nothing (fastpath.noop_counts)
-    ends there, before the plan is expanded; without one (first pass), the plan is validated before the
-    lock creates the root.
+    ends there, before the plan is expanded; otherwise only the jobs whose plan entry, profiles or status
+    changed are validated and loaded (incremental.select). Without an index (first pass), the plan is
+    validated before the lock creates the root.
     """
     found = read_plan_file(path, root)
     if found.problem:
@@ -120,11 +122,11 @@ def reconcile_file(path: Path, root: Path | None = None, retry_failed: bool = Fa
             counts = noop_counts(found)
             if counts is not None:
                 return PassReport(states=counts, failed=failed_rows(found.root), root=found.root), found.root
-        plan = load_plan(path, root=root)
-        check_programs(plan)
-        held.enter_context(root_lock(plan.root, wait))  # shared if held above
-        report = _reconcile_indexed(plan, retry_failed, found.fingerprint)
-    return report, plan.root
+        chosen = select(found, root, retry_failed)
+        check_programs(chosen.plan)
+        held.enter_context(root_lock(chosen.plan.root, wait))  # shared if held above
+        report = _reconcile_indexed(chosen.plan, retry_failed, found.fingerprint, chosen)
+    return report, chosen.plan.root
 
 
 @contextmanager
@@ -139,14 +141,22 @@ def fewer_collections() -> Iterator[None]:
         gc.set_threshold(*before)
 
 
-def _reconcile_indexed(plan: Plan, retry_failed: bool, fingerprint: str = "") -> PassReport:
-    """A full pass, keeping the index in step (dirty while the pass runs)."""
+def _reconcile_indexed(plan: Plan, retry_failed: bool, fingerprint: str = "",
+                       chosen: Selection | None = None) -> PassReport:
+    """A pass over ``plan``'s jobs, keeping the index in step (dirty while the pass runs); the jobs
+    ``chosen`` left alone keep their rows and are counted from them."""
     with Index(plan.root) as index:
         index.set_meta(dirty="1", plan="")
         report, runs = _reconcile_locked(plan, retry_failed)
         sync_pending()  # the pass's status writes, durable at once before the index calls them clean
         index.update(((run.status, run.is_finished()) for run in runs if run.status is not None),
-                     every_job=True)  # jobs still without a status file are indexed as planned
+                     every_job=True,  # jobs still without a status file are indexed as planned
+                     keys=chosen.keys if chosen is not None else None)
+        if chosen is not None and chosen.kept:
+            states, failed = count_kept(index, chosen.kept)
+            for state, number in states.items():
+                report.states[state] = report.states.get(state, 0) + number
+            report.failed += failed
         index.set_meta(dirty="0", plan=fingerprint if not report.errors else "")
     report.root = plan.root
     return report

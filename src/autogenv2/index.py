@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
-CREATE TABLE IF NOT EXISTS jobs (job_id TEXT PRIMARY KEY, mtime_ns INTEGER, size INTEGER, final INTEGER);
+CREATE TABLE IF NOT EXISTS jobs (job_id TEXT PRIMARY KEY, mtime_ns INTEGER, size INTEGER, final INTEGER,
+  plan TEXT);
 CREATE TABLE IF NOT EXISTS elements (
   job_id TEXT, position INTEGER, element TEXT, code TEXT, method TEXT, state TEXT, attempts INTEGER,
   energy REAL, error REAL, warmup INTEGER, error_95 REAL, reliable INTEGER, block_variance REAL,
@@ -31,8 +32,10 @@ CREATE TABLE IF NOT EXISTS elements (
 """
 VIRTUAL = "SELECT job_id FROM jobs WHERE size = -1"
 """Jobs the last pass indexed from the plan alone (no status file yet: every element planned)."""
-INDEX_SCHEMA = "3"
-"""Bumped when the tables change; an index of another version is rebuilt from the status files."""
+INDEX_SCHEMA = "4"
+"""Bumped when the tables change; an index of another version is rebuilt from the status files.
+(4: ``jobs.plan``, the hash of the job's plan entry and profiles its rows were made under; see
+incremental.py.)"""
 COLUMNS = ["job", "element", "code", "method", "state", "attempts", "energy", "error", "warmup", "error_95",
            "reliable", "block_variance", "local_energy_variance", "blocks", "wall_seconds", "reason",
            "scheduler", "parameters", "lineage"]
@@ -137,30 +140,40 @@ class Index:
         with self.db:
             self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", values.items())
 
-    def update(self, statuses: Iterable[tuple[JobStatus, bool]], every_job: bool = False) -> None:
+    def update(self, statuses: Iterable[tuple[JobStatus, bool]], every_job: bool = False,
+               keys: dict[str, str] | None = None) -> None:
         """Store the rows of these jobs (after a pass wrote their status files).
 
         A job whose status file does not exist yet (planned, waiting for a runner slot) is stored
-        with size -1. ``every_job``: these are all the plan's jobs, so such rows of other jobs go.
+        with size -1. ``every_job``: these are all the jobs the pass loaded, so such rows of other jobs
+        go (a job it left alone has a status file). ``keys``: the hash of each job's plan entry
+        (:func:`autogenv2.plan.job_key`); a job without one is stored with "" (loaded by the next pass).
         """
-        known = {row[0]: row[1:] for row in self.db.execute("SELECT job_id, mtime_ns, size, final FROM jobs")}
+        known = {row[0]: row[1:] for row in
+                 self.db.execute("SELECT job_id, mtime_ns, size, final, plan FROM jobs")}
+        keys = keys or {}
         with self.db:
             if every_job:
                 self.db.execute(f"DELETE FROM elements WHERE job_id IN ({VIRTUAL})")
                 self.db.execute("DELETE FROM jobs WHERE size = -1")
-            jobs, rows = [], []
+            jobs, rows, rekeyed = [], [], []
             for status, final in statuses:
+                key = keys.get(status.job_id, "")
                 try:
                     stat = os.stat(os.path.join(self.root, status.job_id, STATUS_FILE))
                     found = (stat.st_mtime_ns, stat.st_size, int(final))
                 except FileNotFoundError:
                     found = (0, -1, int(final))
-                if found[1] >= 0 and known.get(status.job_id) == found:
-                    continue  # the file the rows were made from, untouched: the rows are current
-                jobs.append((status.job_id, *found))
+                old = known.get(status.job_id)
+                if found[1] >= 0 and old is not None and old[:3] == found:
+                    if old[3] != key:  # the file the rows were made from, untouched: the rows are current
+                        rekeyed.append((key, status.job_id))
+                    continue
+                jobs.append((status.job_id, *found, key))
                 rows += element_rows(status)
             self.db.executemany("DELETE FROM elements WHERE job_id=?", [(job[0],) for job in jobs])
-            self.db.executemany("INSERT OR REPLACE INTO jobs VALUES (?, ?, ?, ?)", jobs)
+            self.db.executemany("INSERT OR REPLACE INTO jobs VALUES (?, ?, ?, ?, ?)", jobs)
+            self.db.executemany("UPDATE jobs SET plan=? WHERE job_id=?", rekeyed)
             self.db.executemany(f"INSERT INTO elements VALUES ({','.join('?' * (len(COLUMNS) + 1))})", rows)
 
     def rescan(self) -> list[str]:

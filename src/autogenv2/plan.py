@@ -19,6 +19,7 @@ an error names the file, job, step and key.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import itertools
 import json
 from pathlib import Path
@@ -227,39 +228,69 @@ def load_plan(path: Path, root: Path | None = None) -> Plan:
 
 def plan_from_dict(raw: dict[str, Any], source: Path | None = None, root: Path | None = None) -> Plan:
     """Expand the ``steps`` template and per-job overrides, then validate."""
-    prefix = f"{source}: " if source else ""
-    allowed = {"root", "machines", "steps", "jobs", "scans"}
-    extra = sorted(set(raw) - allowed)
-    if extra:
-        raise PlanError(f"{prefix}unknown top-level key {extra[0]!r}; allowed: {', '.join(sorted(allowed))}")
-    base = source.parent if source else Path.cwd()
-    template = raw.get("steps", [])
-    if not isinstance(template, list):
-        raise PlanError(f"{prefix}'steps' must be an array of tables ([[steps]])")
-    jobs_raw = raw.get("jobs", [])
-    if not isinstance(jobs_raw, list):
-        raise PlanError(f"{prefix}'jobs' must be an array of tables ([[jobs]])")
-    jobs_raw = jobs_raw + expand_scans(raw.get("scans", []), prefix)
-    if not jobs_raw:
-        raise PlanError(f"{prefix}no jobs: add at least one [[jobs]] table with an 'id', "
-                        "or a [[scans]] table")
-    made: dict[str, Step] = {}  # a step entry met again (same merged text) is copied, not validated again
-    jobs = [_expand_job(entry, template, prefix, index, made) for index, entry in enumerate(jobs_raw)]
-    machines = raw.get("machines")
-    if machines is not None and (not isinstance(machines, str) or "\0" in machines
-                                 or not (base / machines).is_file()):
-        raise PlanError(f"{prefix}machines = {str(machines)[:80]!r}: not a readable machine profile file")
-    data = {"root": root or base / str(raw.get("root", ".")), "jobs": jobs,
-            "machines": base / str(machines) if machines else None, "source": source}
-    try:
-        plan = Plan.model_validate(data)
-    except ValidationError as exc:
-        raise PlanError(format_validation_error(prefix.rstrip(": ") or "plan", exc)) from None
-    return plan.check()
+    head = PlanHead.of(raw, source, root)
+    made: dict[str, Step] = {}
+    cache: dict[tuple[int, str], list[Any]] = {}
+    return head.plan([validate_job(merge_job(entry, head.template, head.prefix, index, cache), made)
+                      for index, entry in enumerate(head.entries)])
 
 
-def _expand_job(entry: Any, template: list[Any], prefix: str, index: int,
-                made: dict[str, Step]) -> dict[str, Any]:
+class PlanHead:
+    """A plan table checked at its top level: its template, raw job entries (scans expanded) and where
+    it lives; its jobs are merged (:func:`merge_job`) and validated (:func:`validate_job`) one by one."""
+
+    def __init__(self, prefix: str, template: list[Any], entries: list[Any], data: dict[str, Any]) -> None:
+        self.prefix, self.template, self.entries, self.data = prefix, template, entries, data
+
+    @classmethod
+    def of(cls, raw: dict[str, Any], source: Path | None = None, root: Path | None = None) -> PlanHead:
+        prefix = f"{source}: " if source else ""
+        allowed = {"root", "machines", "steps", "jobs", "scans"}
+        extra = sorted(set(raw) - allowed)
+        if extra:
+            raise PlanError(f"{prefix}unknown top-level key {extra[0]!r}; "
+                            f"allowed: {', '.join(sorted(allowed))}")
+        base = source.parent if source else Path.cwd()
+        template = raw.get("steps", [])
+        if not isinstance(template, list):
+            raise PlanError(f"{prefix}'steps' must be an array of tables ([[steps]])")
+        jobs_raw = raw.get("jobs", [])
+        if not isinstance(jobs_raw, list):
+            raise PlanError(f"{prefix}'jobs' must be an array of tables ([[jobs]])")
+        jobs_raw = jobs_raw + expand_scans(raw.get("scans", []), prefix)
+        if not jobs_raw:
+            raise PlanError(f"{prefix}no jobs: add at least one [[jobs]] table with an 'id', "
+                            "or a [[scans]] table")
+        machines = raw.get("machines")
+        if machines is not None and (not isinstance(machines, str) or "\0" in machines
+                                     or not (base / machines).is_file()):
+            raise PlanError(f"{prefix}machines = {str(machines)[:80]!r}: not a readable machine profile file")
+        data = {"root": root or base / str(raw.get("root", ".")),
+                "machines": base / str(machines) if machines else None, "source": source}
+        return cls(prefix, template, jobs_raw, data)
+
+    def profiles_digest(self) -> str:
+        """A hash of the machine profile file's bytes ("" without one): a change re-validates every job."""
+        machines = self.data["machines"]
+        return "" if machines is None else hashlib.blake2b(machines.read_bytes(), digest_size=12).hexdigest()
+
+    def plan(self, jobs: list[dict[str, Any]]) -> Plan:
+        """The validated Plan of these (validated) jobs."""
+        try:
+            plan = Plan.model_validate({**self.data, "jobs": jobs})
+        except ValidationError as exc:
+            raise PlanError(format_validation_error(self.prefix.rstrip(": ") or "plan", exc)) from None
+        return plan.check()
+
+
+def merge_job(entry: Any, template: list[Any], prefix: str, index: int,
+              cache: dict[tuple[int, str], list[Any]] | None = None) -> dict[str, Any]:
+    """A job entry with its steps merged from the template and its overrides, ``foreach`` expanded, not
+    validated: ``{"id", "where", "steps": [(number, merged entry, canonical JSON or None)], "variables"}``.
+
+    ``cache``: the steps of jobs merged before, by their step list (the template, alive while the plan
+    is) and overrides; jobs of a scan without per-step tables share one merge (entries never mutated).
+    """
     if not isinstance(entry, dict) or "id" not in entry:
         raise PlanError(f"{prefix}jobs[{index}]: every job needs an 'id'")
     job_id = entry["id"]
@@ -282,7 +313,18 @@ def _expand_job(entry: Any, template: list[Any], prefix: str, index: int,
                             f"({', '.join(str(n) for n in names)})")
         if not isinstance(value, dict):
             raise PlanError(f"{where}: {key!r} must be a table of options for that step")
-    steps: list[Step] = []
+    known = _canonical(overrides) if cache is not None else None
+    if cache is not None and known is not None and (id(steps_raw), known) in cache:
+        return {"id": job_id, "where": where, "steps": cache[id(steps_raw), known], "variables": variables}
+    steps = _merge_steps(steps_raw, overrides, where)
+    if cache is not None and known is not None:
+        cache[id(steps_raw), known] = steps
+    return {"id": job_id, "where": where, "steps": steps, "variables": variables}
+
+
+def _merge_steps(steps_raw: list[Any], overrides: dict[str, Any],
+                 where: str) -> list[tuple[int, dict[str, Any], str | None]]:
+    steps: list[tuple[int, dict[str, Any], str | None]] = []
     previous: dict[str, Any] | None = None
     for number, raw in enumerate(steps_raw):
         if not isinstance(raw, dict):
@@ -296,18 +338,41 @@ def _expand_job(entry: Any, template: list[Any], prefix: str, index: int,
             merged["after"] = previous.get("name")
         previous = merged
         expanded = expand_foreach(merged, f"{where}, step {merged.get('name')!r}")
-        steps += [_made_step(s, where, number, made) for s in expanded]
-    return {"id": job_id, "steps": steps, "variables": variables}
+        steps += [(number, s, _canonical(s)) for s in expanded]
+    return steps
 
 
-def _made_step(merged: dict[str, Any], where: str, index: int, made: dict[str, Step]) -> Step:
+def _canonical(merged: dict[str, Any]) -> str | None:
+    """The canonical JSON of a merged step entry; None for values JSON cannot hold (dates, ...)."""
+    try:
+        return json.dumps(merged, sort_keys=True, allow_nan=True)
+    except (TypeError, ValueError):
+        return None
+
+
+def job_key(merged: dict[str, Any], profiles: str) -> str | None:
+    """A hash of a merged job entry (:func:`merge_job`) and the profiles' digest; None if it has none."""
+    keys = [key for _, _, key in merged["steps"]]
+    variables = _canonical(merged["variables"])
+    if variables is None or None in keys:
+        return None
+    text = "\0".join([merged["id"], variables, profiles, *keys])
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+
+def validate_job(merged: dict[str, Any], made: dict[str, Step]) -> dict[str, Any]:
+    """The Job fields of a merged entry, its steps validated (an entry met before is copied)."""
+    steps = [_made_step(entry, key, merged["where"], number, made) for number, entry, key in merged["steps"]]
+    return {"id": merged["id"], "steps": steps, "variables": merged["variables"]}
+
+
+def _made_step(merged: dict[str, Any], key: str | None, where: str, index: int,
+               made: dict[str, Step]) -> Step:
     """The Step of a merged entry; an entry equal to one made before (same canonical JSON) is a copy of it.
 
     Only entries that validated are remembered, so an error still names the first job that has it.
     """
-    try:
-        key = json.dumps(merged, sort_keys=True, allow_nan=True)
-    except (TypeError, ValueError):  # dates, or keys that are not strings: validate every time
+    if key is None:  # dates, or keys that are not strings: validate every time
         return _make_step(merged, where, index)
     known = made.get(key)
     if known is None:
