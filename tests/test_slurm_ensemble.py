@@ -93,14 +93,17 @@ def finish(plan: Plan, timeout: int = 600) -> JobStatus:
 
 def dmc_running(job_dir: Path, seconds: float) -> Callable[[JobStatus], bool]:
     """A predicate: the DMC attempt's program has run ``seconds`` (per the wrapper's .started marker;
-    status.json keeps the start time only from the pass that first saw the attempt running)."""
+    status.json keeps the start time only from the pass that first saw the attempt running) and has
+    written its first block (PyQMC creates dmc.hdf5 with it; at load 7 none was there after 3 s)."""
     def check(status: JobStatus) -> bool:
         dmc = status.element("dmc")
         assert dmc.state not in (State.done, State.failed), f"DMC ended before the test acted: {dmc.reason}"
         if dmc.state is not State.running or not dmc.attempts or not dmc.attempts[-1].runner_id:
             return False
         marker = job_dir / "dmc" / ".autogenv2" / f"{dmc.attempts[-1].token}.started"
-        return marker.exists() and time.time() - json.loads(marker.read_text())["started_at"] > seconds
+        if not marker.exists() or not (job_dir / "dmc" / "dmc.hdf5").exists():
+            return False
+        return time.time() - json.loads(marker.read_text())["started_at"] > seconds
     return check
 
 
