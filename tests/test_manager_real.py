@@ -19,7 +19,8 @@ H2 = {"atom": "H 0 0 0; H 0 0 1.4", "unit": "bohr", "basis": "cc-pvdz"}
 
 def run_plan(root: Path, steps: list[Step], job_id: str = "j") -> JobStatus:
     plan = Plan(root=root, jobs=[Job(id=job_id, steps=steps)]).check()
-    watch(plan, interval=0.3, on_pass=lambda report: None, max_passes=600)
+    # up to 15 minutes of passes: a walltime-sized DMC under load 7 needed more than 600 (3 minutes)
+    watch(plan, interval=0.3, on_pass=lambda report: None, max_passes=3000)
     status = JobStatus.load(root / job_id)
     assert status is not None
     return status
