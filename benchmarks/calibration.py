@@ -16,6 +16,8 @@ sample more).
     python benchmarks/calibration.py --seeds 50 --real-qwalk 150   # + H2 QWalk VMC, 20/40/60 blocks (~4 min)
     python benchmarks/calibration.py --seeds 50 --real-qwalk-dmc 100 --real-vmc 100 --real-optimize 100 \
         --workdir W
+    python benchmarks/calibration.py --seeds 50 --real-qwalk-dmc 200 --qwalk-first-seed 300 --workdir W
+                                                        # fresh QWalk seeds 300–499 (old: 0–51, 200–251)
 """
 from __future__ import annotations
 
@@ -272,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--qwalk-blocks", type=int, nargs="+", default=[20, 40, 60])
     parser.add_argument("--real-qwalk-dmc", type=int, default=0, metavar="SEEDS",
                         help="also run H2 QWalk DMC")
+    parser.add_argument("--qwalk-first-seed", type=int, default=0,
+                        help="first seed of the QWalk runs (VMC and DMC)")
     parser.add_argument("--real-vmc", type=int, default=0, metavar="SEEDS",
                         help="also run H2 PyQMC VMC (VMCWriter: 1,000 walkers, 32 walker groups, 20 blocks)")
     parser.add_argument("--real-optimize", type=int, default=0, metavar="SEEDS",
@@ -287,10 +291,12 @@ def main(argv: list[str] | None = None) -> int:
         table += real_dmc_rows(args.real_dmc, args.dmc_blocks, args.workdir, first_seed=args.dmc_first_seed)
     if args.real_qwalk:
         from calibration_real import real_qwalk_rows
-        table += real_qwalk_rows(args.real_qwalk, args.qwalk_blocks, args.workdir)
+        table += real_qwalk_rows(args.real_qwalk, args.qwalk_blocks, args.workdir,
+                                 first_seed=args.qwalk_first_seed)
     if args.real_qwalk_dmc:
         from calibration_real import real_qwalk_rows
-        table += real_qwalk_rows(args.real_qwalk_dmc, args.qwalk_blocks, args.workdir, 1500, "dmc")
+        table += real_qwalk_rows(args.real_qwalk_dmc, args.qwalk_blocks, args.workdir, 1500, "dmc",
+                                 first_seed=args.qwalk_first_seed)
     if args.real_vmc or args.real_optimize:
         from calibration_real import real_optimize_rows, real_vmc_rows
         work = args.workdir or Path(tempfile.mkdtemp(prefix="calibration-"))
