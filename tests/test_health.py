@@ -173,7 +173,9 @@ def test_health_on_recorded_real_qwalk_runs(tmp_path: Path) -> None:
     from autogenv2.codes.qwalk.reader import QWalkReader
     from conftest import QWALK_CASES as cases
 
-    for case, expected in (("repo_h_dmc", ["spikes"]), ("dmc_h2", [])):
+    # repo_h_dmc read from its first block: block 23 is 11.3 robust σ out over all 80 blocks, 9.9 over the
+    # 70 after the DMC's 10 au warm-up (threshold 10)
+    for case, expected, warmup in (("repo_h_dmc", ["spikes"], 0), ("dmc_h2", [], None)):
         shutil.copytree(cases / case, tmp_path / case)
-        result = QWalkReader().read(tmp_path / case, 0)
+        result = QWalkReader(warmup=warmup).read(tmp_path / case, 0)
         assert [f["check"] for f in result.results["health"]] == expected, (case, result.results["health"])

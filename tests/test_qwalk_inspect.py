@@ -17,8 +17,9 @@ from test_qwalk_reader import CASE_DIRS, CASES, EXPECTED, copy_case, gosling_jso
 _ENOUGH = (True, True, ("QWalk ended normally",))
 FINISHED_SUFFICIENT: dict[str, tuple[bool, bool, tuple[str, ...]]] = {
     **{c: (False, False, ()) for c in CASE_DIRS},
-    "dmc_h2": (True, True, ("20 blocks of dmc", "19 blocks after warm-up")),
-    "dmc_h2_rerun_same_input": (True, True, ("16 blocks of dmc",)),
+    # DMC drops at least 10 au (10 blocks at τ = 0.02), at most half its blocks (issue 14)
+    "dmc_h2": (True, False, ("20 blocks of dmc", "9 degrees of freedom")),
+    "dmc_h2_rerun_same_input": (True, False, ("16 blocks of dmc", "8 blocks after warm-up")),
     # QWalk finished its (default) 100 blocks: finished and enough -- but not the run the input asks for
     "fail_misspelled_keyword_ignored": (True, True, ("100 blocks of vmc",)),
     "fail_misspelled_keyword_ignored/linebuf": (True, True, ("100 blocks of vmc",)),
@@ -26,8 +27,8 @@ FINISHED_SUFFICIENT: dict[str, tuple[bool, bool, tuple[str, ...]]] = {
                                                       "METHOD 2 (DMC): no blocks")),
     # heavy-tailed blocks: their excess kurtosis leaves fewer than 10 degrees of freedom (errorbar.py)
     "killed_sigint_vmc_h2": (False, False, ("killed by SIGINT", "degrees of freedom")),
-    "killed_sigkill_dmc_h2": (False, True, ("killed by SIGKILL", "14 blocks after warm-up")),
-    "killed_sigterm_dmc_h2": (False, False, ("killed by SIGTERM", "degrees of freedom")),
+    "killed_sigkill_dmc_h2": (False, False, ("killed by SIGKILL", "7 blocks after warm-up")),
+    "killed_sigterm_dmc_h2": (False, False, ("killed by SIGTERM", "7 blocks after warm-up")),
     "linear_h2": (True, True, ("converged",)),
     "opt_variance_h2": (True, True, ("METHOD 2 (OPTIMIZE): converged",)),
     "postprocess_h2_trace": (True, True, ("energy written",)),

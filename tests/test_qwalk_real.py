@@ -119,7 +119,7 @@ def test_vmc_continues_then_dmc_reads_its_walkers(tmp_path: Path) -> None:
     method = syntax.load(tmp_path / "vmc" / "qw.vmc").section("METHOD")
     assert (method.get("NBLOCK"), method.get("READCONFIG")) == (str(wanted - 6), "qw.vmc.config")
     assert second.results["blocks"] == wanted and second.outputs == {"config": "qw.vmc.config"}
-    dmc = DMCWriter(timestep=0.02, nconfig=50, nblock=16, nstep=20, randomseed=(5, 11))  # room for warm-up
+    dmc = DMCWriter(timestep=0.02, nconfig=50, nblock=25, nstep=20, randomseed=(5, 11))  # 12 warm-up
     result = _run(dmc, tmp_path / "dmc", {**inputs, "config": tmp_path / "vmc" / second.outputs["config"]})
     assert result.verdict is Verdict.complete, result.reason
     assert result.results["energy"] < mf.e_tot                  # DMC recovers correlation energy
@@ -154,11 +154,13 @@ def test_ccecp_dmc_uses_tmoves_and_qwalks_integration_points(tmp_path: Path, nam
     inputs = _converted(tmp_path, tmp_path / f"{name}.chk", jastrow="none")
     (pseudo,) = syntax.load(inputs["qwalk_system"]).sections("PSEUDO")
     assert pseudo.get("AIP") == aip
-    dmc = DMCWriter(timestep=0.05, nconfig=32, nblock=12, nstep=10, randomseed=(7, 13))
+    dmc = DMCWriter(timestep=0.05, nconfig=32, nblock=24, nstep=10, randomseed=(7, 13))  # 0.5 au a block:
+    # the DMC warm-up (at least 10 au, at most half the blocks) drops 12
     result = _run(dmc, tmp_path / "dmc", inputs)
     assert syntax.load(tmp_path / "dmc" / "qw.dmc").section("METHOD").has("TMOVES")
     assert "T-moves turned on" in (tmp_path / "dmc" / "qw.dmc.o").read_text()
-    assert result.verdict is not Verdict.failed and result.results["blocks"] == 12, result.reason
+    assert result.verdict is not Verdict.failed and result.results["blocks"] == 24, result.reason
+    assert result.results["warmup"] >= 12
     energy, error = result.results["energy"], result.results["error"]
     print(f"{name} DMC with T-moves: {energy:.4f} +/- {error:.4f}, ROHF {mf.e_tot:.4f}")
     assert abs(energy - mf.e_tot) < 0.2 and 0 < error < 0.05

@@ -52,7 +52,7 @@ def test_qwalk_traces_optimization_and_timestep_figures(tmp_path: Path) -> None:
     series = lp.parse_log(QWALK_CASES / "dmc_h2" / "qw.dmc.log").series["dmc"]
     blocks = sections["blocks"]
     assert [b["label"] for b in blocks] == [f"h2/dmc-timestep{t:g}" for t in (0.01, 0.02, 0.04)]
-    assert all(b["blocks"] == series.nblocks == 20 and b["warmup"] == 1 for b in blocks)
+    assert all(b["blocks"] == series.nblocks == 20 and b["warmup"] == 10 for b in blocks)  # 10 au
 
     (opt,) = sections["optimization"]
     steps = linear.result["iterations"]  # type: ignore[attr-defined]

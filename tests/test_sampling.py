@@ -68,7 +68,7 @@ def test_target_error_is_planned_by_the_one_judge_and_capped_by_max_blocks(tmp_p
     series = _series("dmc_h2", "dmc")
     qwalk = QWalkReader(target_error=0.001).read(_case("dmc_h2", tmp_path / "a"), 0)
     cut = qwalk.results["warmup"]
-    numbers, published = sample(series, None)
+    numbers, published = sample(series, cut)  # the DMC floor: 10 of 20 blocks
     assert published is not None and numbers["error"] == qwalk.results["error"]
     need = sampling.judge(published, 20, cut, sampling.Limits(target_error=0.001), 20)
     assert qwalk.verdict is Verdict.incomplete and need.verdict is sampling.Verdict.more

@@ -11,6 +11,13 @@ from ...stats import finite_or_none
 from . import logparse as lp
 
 CONVERGENCE_SIGMAS = 2.0
+DMC_WARMUP_AU = 10.0
+"""Projection time (hartree⁻¹) a DMC drops from its start at least (never more than half its blocks).
+
+QWalk's DMC starts from walkers of a short VMC and a trial energy from their local energies; on 177
+H2 runs (τ = 0.02, 1 au a block) the first 10 blocks sat +0.7 mHa above the exact energy and the later
+ones agreed with it, while gosling's rule cut 0 blocks on the median run (docs/benchmarks.md,
+"QWalk DMC: the warm-up")."""
 
 
 def gosling_warmup(energy: np.ndarray) -> int:
@@ -32,18 +39,32 @@ def gosling_warmup(energy: np.ndarray) -> int:
     return int(close[0]) if close.size else 0
 
 
+def dmc_warmup(timestep: float | None, nstep: int | None, nblocks: int) -> int:
+    """Blocks that cover :data:`DMC_WARMUP_AU` of projection time (QWalk's NSTEP defaults to
+    round(1/τ)), at most half of ``nblocks``; 0 without a time step.
+
+    >>> dmc_warmup(0.02, None, 60), dmc_warmup(0.01, 50, 60), dmc_warmup(0.02, None, 12)
+    (10, 20, 6)
+    """
+    if timestep is None or not timestep > 0:
+        return 0
+    steps = nstep if nstep and nstep > 0 else max(round(1 / timestep), 1)
+    return min(math.ceil(DMC_WARMUP_AU / (timestep * steps) - 1e-9), nblocks // 2)
+
+
 def summarize(series: lp.Series | None, warmup: int | None = None) -> dict[str, Any]:
     """Energy, error, variance of one label's merged blocks; ``warmup=None`` uses gosling's rule."""
     return sample(series, warmup)[0]
 
 
-def sample(series: lp.Series | None, warmup: int | None = None,
-           confidence: float = sampling.CONFIDENCE) -> tuple[dict[str, Any], sampling.Published | None]:
-    """The results of one label's merged blocks and the published estimate the sampling judge plans with."""
+def sample(series: lp.Series | None, warmup: int | None = None, confidence: float = sampling.CONFIDENCE,
+           least: int = 0) -> tuple[dict[str, Any], sampling.Published | None]:
+    """The results of one label's merged blocks and the published estimate the sampling judge plans with;
+    ``warmup=None``: gosling's cut, at least ``least`` blocks (:func:`dmc_warmup` for a DMC)."""
     if series is None or series.nblocks == 0:
         return {"energy": None, "error": None, "variance": None, "blocks": 0, "warmup": 0}, None
     n = series.nblocks
-    cut = gosling_warmup(series.energy) if warmup is None else min(warmup, n - 1)
+    cut = max(gosling_warmup(series.energy), min(least, n - 1)) if warmup is None else min(warmup, n - 1)
     weights = series.totweight if np.all(series.totweight > 0) else None
     relative = None if weights is None else weights / stats.median(weights)  # mean weight per walker ~ 1
     published = sampling.publish(series.energy, weights, cut, walker_weight=relative,

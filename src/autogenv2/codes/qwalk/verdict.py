@@ -7,8 +7,10 @@ How a QWalk run ends (FORMAT.md §0, §9): a method finished iff the ``.o`` has 
 Energies come from the ``.log`` blocks of the method's label, all appended attempts merged into one
 series, warm-up removed once from its start, estimate and verdict from :mod:`autogenv2.sampling`
 weighted by each block's ``totweight`` (as gosling weights). The automatic warm-up is gosling's
-own rule (:func:`.estimates.gosling_warmup`), so the energy equals gosling's; the error bar is our reblocked
-one, while gosling reports the plain standard error of the block means (divided by N, not N-1).
+own rule (:func:`.estimates.gosling_warmup`), so a VMC energy equals gosling's; a DMC drops at least
+10 au of projection time (:func:`.estimates.dmc_warmup`, at most half its blocks), so its energy equals
+gosling's ``-no_equil`` on the blocks after that cut when gosling's own cut is shorter. The error bar is our
+reblocked one, while gosling reports the plain standard error of the block means (divided by N, not N-1).
 
 Plain data and numpy only (no pydantic): :class:`.reader.QWalkReader` hands its options over as
 :class:`Settings` and turns the :class:`Outcome` into its ReadResult; ``autogenv2 inspect`` uses
@@ -17,6 +19,7 @@ Plain data and numpy only (no pydantic): :class:`.reader.QWalkReader` hands its 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -25,7 +28,7 @@ from ... import sampling
 from ...states import Verdict
 from ...stats import finite_or_none
 from . import lint, logparse as lp
-from .estimates import CONVERGENCE_SIGMAS, linear_converged, optimize_converged, sample
+from .estimates import CONVERGENCE_SIGMAS, dmc_warmup, linear_converged, optimize_converged, sample
 
 SAMPLING = ("VMC", "DMC")
 OPTIMIZERS = ("OPTIMIZE", "LINEAR")
@@ -118,7 +121,8 @@ def method_results(run: RunFiles, i: int, warmup: int | None,
         series = run.log.series.get(run.label(i))
         if series is None and not run.has_log and sum(k in SAMPLING for k in run.kinds) == 1:
             series = lp.parse_json_records(run.directory / f"{run.prefix}.json", run.label(i))
-        numbers, published = sample(series, warmup, confidence)
+        least = _dmc_least(run.specs[i] if i < len(run.specs) else None, series) if kind == "DMC" else 0
+        numbers, published = sample(series, warmup, confidence, least)
         res.update(numbers)
     elif kind in OPTIMIZERS:
         group = [run.report(j) for j in _group(run, i)]
@@ -136,6 +140,19 @@ def method_results(run: RunFiles, i: int, warmup: int | None,
     elif kind == "TEST":
         res.update(checks=run.streams.checks_ok + run.streams.checks_failed, failed=run.streams.checks_failed)
     return res, published
+
+
+def _dmc_least(spec: lp.MethodSpec | None, series: lp.Series | None) -> int:
+    """The DMC warm-up floor (:func:`.estimates.dmc_warmup`) from the METHOD's TIMESTEP and NSTEP."""
+    def number(key: str) -> float | None:
+        try:
+            return float(spec.get(key) or "nan") if spec is not None else None
+        except ValueError:
+            return None
+    timestep, nstep = number("TIMESTEP"), number("NSTEP")
+    steps = int(nstep) if nstep is not None and math.isfinite(nstep) else None
+    timestep = timestep if timestep is not None and math.isfinite(timestep) else None
+    return dmc_warmup(timestep, steps, series.nblocks if series is not None else 0)
 
 
 def _group(run: RunFiles, i: int) -> list[int]:
