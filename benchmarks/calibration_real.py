@@ -186,8 +186,9 @@ def real_qwalk_rows(seeds: int, lengths: list[int], workdir: Path | None, ref_bl
             est = []
             for e, w, v in runs:
                 e, w, v = e[:blocks], w[:blocks], None if v is None else v[:blocks]
-                cut = gosling_warmup(e) if rule == "gosling cut" else max(gosling_warmup(e), floor)
-                est.append(stats.estimate(e, w, gosling_warmup(e)) if rule == "reblock"
+                gosling = gosling_warmup(e)
+                cut = gosling if rule == "gosling cut" else max(gosling, floor)
+                est.append(stats.estimate(e, w, gosling) if rule == "reblock"
                            else errorbar.publish(e, w, cut, sample_variance=v))
             table.append(_row(f"QWalk {kind.upper()} H2, {blocks} blocks", rule, [x.mean for x in est],
                               [x.error for x in est], *truth))
