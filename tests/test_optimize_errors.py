@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autogenv2 import errorbar
+from autogenv2 import errorbar, stats
 from autogenv2.codes.pyqmc.reader import OptimizeReader, iteration_error_factor
 
 
@@ -62,3 +62,53 @@ def test_a_significant_scatter_still_inflates_beyond_the_factor(tmp_path: Path) 
     assert res["trace_scatter"] > 1.5
     assert res["error"] == pytest.approx(0.001 * res["trace_scatter"])
     assert res["error"] > 0.001 * iteration_error_factor({"vmcoptions": {"nblocks": 20}})
+
+
+def _grouped_dir(tmp_path: Path, groups: np.ndarray, nconfig: int) -> tuple[Path, np.ndarray, np.ndarray]:
+    """An opt.hdf5 whose energies are the walker-weighted means of ``groups`` (iterations, blocks, G)."""
+    import h5py
+
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    sizes = np.array([p.size for p in np.array_split(np.arange(nconfig), groups.shape[2])], dtype=float)
+    energy = groups.mean(axis=1) @ sizes / nconfig
+    error = np.full(energy.size, 0.001)
+    _opt_dir(tmp_path, energy, error, groups.shape[1])
+    params = json.loads((tmp_path / "params.json").read_text())
+    params["options"]["nconfig"], params["walker_groups"] = nconfig, groups.shape[2]
+    (tmp_path / "params.json").write_text(json.dumps(params))
+    with h5py.File(tmp_path / "opt.hdf5", "a") as handle:
+        handle["energygroups"] = groups
+    return tmp_path, sizes, error
+
+
+def test_per_iteration_errors_come_from_the_walker_groups_scatter(tmp_path: Path) -> None:
+    """Group run means scattering 4 mHa over 32 groups of 100 walkers: the iteration's error is their
+    weighted scatter × t₃₁(0.9)/z(0.9), whatever PyQMC stated; error_stated stays PyQMC's."""
+    rng = np.random.default_rng(8)
+    groups = -1.168 + 0.004 * rng.normal(size=(6, 10, 32))
+    directory, sizes, error = _grouped_dir(tmp_path, groups, 100)
+    res = OptimizeReader(tolerance_sigmas=100.0).read(directory, 0).results
+    runs = groups.mean(axis=1)
+    assert res["error_trace"] == pytest.approx([stats.between_groups_error(r, sizes) for r in runs])
+    from scipy.special import stdtrit
+    plain = runs[-1].std(ddof=1) / math.sqrt(32)  # 32 groups of 3 or 4 walkers: nearly equal weights
+    margin = float(stdtrit(31, 0.9)) / stats.normal_quantile(0.9)
+    assert res["error_trace"][-1] == pytest.approx(plain * margin, rel=0.05)
+    assert res["error_stated"] == 0.001 and res["error"] >= res["error_trace"][-1]
+
+
+def test_groups_that_do_not_follow_the_iterations_fall_back_to_the_factor(tmp_path: Path) -> None:
+    """One iteration short (a kill between PyQMC's appends) or not PyQMC's energies: the Reader uses
+    PyQMC's error × the small-sample factor, as for runs without groups."""
+    import h5py
+
+    rng = np.random.default_rng(9)
+    groups = -1.168 + 0.004 * rng.normal(size=(5, 10, 8))
+    factor = iteration_error_factor({})
+    for cut in ("short", "shifted"):
+        directory, _, error = _grouped_dir(tmp_path / cut, groups, 40)
+        with h5py.File(directory / "opt.hdf5", "a") as handle:
+            del handle["energygroups"]
+            handle["energygroups"] = groups[:4] if cut == "short" else groups + 1e-4
+        res = OptimizeReader(tolerance_sigmas=100.0).read(directory, 0).results
+        assert res["error_trace"] == pytest.approx(list(error * factor)), cut

@@ -144,12 +144,14 @@ def test_walltime_killed_vmc_to_a_target_error_merges_its_groups(tmp_path: Path)
 
 
 def test_writers_ask_for_groups_only_where_walkers_are_independent(tmp_path: Path) -> None:
-    """VMC: min(walker_groups, nconfig); DMC (branching couples walkers) and OPTIMIZE: none."""
+    """VMC and OPTIMIZE (each iteration's VMC): min(walker_groups, nconfig); DMC (branching couples
+    walkers): none."""
     from autogenv2.codes.pyqmc.writer import DMCWriter, OptimizeWriter
     chk = tmp_path / "mf.chk"
     for writer, groups in [(VMCWriter(nconfig=10), 10), (VMCWriter(nconfig=500), 32),
                            (VMCWriter(nconfig=500, walker_groups=0), 0), (DMCWriter(), None),
-                           (OptimizeWriter(), None)]:
+                           (OptimizeWriter(), 32), (OptimizeWriter(nconfig=20), 20),
+                           (OptimizeWriter(walker_groups=0), 0)]:
         writer.write(tmp_path, {"chkfile": chk})
         params = json.loads((tmp_path / "params.json").read_text())
         assert params.get("walker_groups") == groups, (type(writer).__name__, params)

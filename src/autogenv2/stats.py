@@ -284,14 +284,22 @@ def _between_groups(x: np.ndarray, size: np.ndarray, prec: Precision) -> Precisi
     (Real PyQMC VMC of H2, 15 blocks after warm-up, 32 groups, 100 runs: the window's error covered 87 %
     at 2σ, std/σ 1.39, the blocks' lag-1 correlation of 0.23 unresolved by 15 blocks; this one 95 %;
     docs/benchmarks.md "Calibration".)"""
-    means = x.mean(axis=0)
-    mean = float(means @ size / size.sum())
-    dof = size.size - 1
-    error = float(np.sqrt(np.sum(size * (means - mean) ** 2) / dof / size.sum()))
-    from scipy.special import stdtrit  # Student's t margin of G − 1 dof, as errorbar.small_sample_factor
-    error *= float(stdtrit(dof, 0.9)) / normal_quantile(0.9)
-    relative = max(prec.relative, 1.0 / math.sqrt(2.0 * dof))
+    error = between_groups_error(x.mean(axis=0), size)
+    relative = max(prec.relative, 1.0 / math.sqrt(2.0 * (size.size - 1)))
     return replace(prec, error=max(error, prec.error), relative=float(relative))
+
+
+def between_groups_error(means: ArrayLike, sizes: ArrayLike) -> float:
+    """Error of the walker-weighted mean of G independent groups' run means (``sizes`` walkers each),
+    from their scatter (G − 1 dof) × t_{G−1}(0.9)/z(0.9); NaN for fewer than 2 groups."""
+    m, size = np.asarray(means, dtype=float).ravel(), np.asarray(sizes, dtype=float).ravel()
+    if m.size < 2 or size.shape != m.shape:
+        return float("nan")
+    dof = m.size - 1
+    mean = float(m @ size / size.sum())
+    error = float(np.sqrt(np.sum(size * (m - mean) ** 2) / dof / size.sum()))
+    from scipy.special import stdtrit  # Student's t margin of G − 1 dof, as errorbar.small_sample_factor
+    return error * float(stdtrit(dof, 0.9)) / normal_quantile(0.9)
 
 
 def _autocovariance(y: np.ndarray) -> np.ndarray:

@@ -6,7 +6,8 @@ output and a larger ``nblocks`` (``max_iterations``) continues from the stored w
 The seed is offset by the blocks already done, so a continuation never replays the
 random numbers of the first attempt. A VMC also records each block's mean energy of
 ``walker_groups`` sets of walkers (``energygroups``), from which the Reader's error bar
-knows itself several times better (stats.precision_walkers).
+knows itself several times better (stats.precision_walkers); an optimization records them
+for each iteration's VMC (the Reader's per-iteration error).
 """
 from __future__ import annotations
 
@@ -87,6 +88,65 @@ if P["method"] == "VMC" and groups:
     wf, configs, accumulators = initialize_qmc_objects(P["chkfile"], **setup)
     accumulators["energy"] = GroupedEnergy(accumulators["energy"], groups)
     vmc(wf, configs, accumulators=accumulators, hdf_file=P["output"], **kws)
+elif P["method"] == "OPTIMIZE" and groups:
+    from pyqmc.method import linemin
+    from pyqmc.recipes import initialize_qmc_objects
+
+
+    class Recorded:
+        """The energy accumulator, keeping the per-walker total energies of its last call."""
+
+        def __init__(self, energy):
+            self.energy, self.last = energy, None
+
+        def __getattr__(self, name):
+            if name in ("energy", "last"):
+                raise AttributeError(name)
+            return getattr(self.energy, name)
+
+        def __call__(self, configs, wf):
+            values = self.energy(configs, wf)
+            self.last = values["total"]
+            return values
+
+
+    class GroupedGradient:
+        """PyQMC's gradient accumulator, also keeping each VMC step's mean energy of `groups` walker sets."""
+
+        def __init__(self, pgrad, groups):
+            self.pgrad, self.groups, self.steps = pgrad, groups, []
+            pgrad.enacc = Recorded(pgrad.enacc)
+
+        def __getattr__(self, name):
+            if name in ("pgrad", "groups", "steps"):
+                raise AttributeError(name)
+            return getattr(self.pgrad, name)
+
+        def avg(self, configs, wf, weights=None):
+            out = self.pgrad.avg(configs, wf, weights)
+            parts = np.array_split(np.real(self.pgrad.enacc.last), self.groups)
+            self.steps.append([part.mean() for part in parts])
+            return out
+
+        def take(self, nblocks):
+            """The (blocks, groups) means of the steps since the last call (one iteration's VMC)."""
+            steps, self.steps = np.array(self.steps), []
+            return steps.reshape(nblocks, -1, self.groups).mean(axis=1)
+
+
+    setup = {{key: kws.pop(key) for key in ("nconfig", "load_parameters", "S", "jastrow_kws", "slater_kws")
+             if key in kws}}
+    wf, configs, gradient = initialize_qmc_objects(P["chkfile"], opt_wf=True, **setup)
+    gradient = GroupedGradient(gradient, groups)
+    nblocks, write = kws["vmcoptions"]["nblocks"], linemin.opt_hdf
+
+    def opt_hdf(hdf_file, data, attr, configs, parameters):
+        """PyQMC's per-iteration write, with the iteration's group means in the same HDF5 append."""
+        write(hdf_file, dict(data, energygroups=gradient.take(nblocks)), attr, configs, parameters)
+
+
+    linemin.opt_hdf = opt_hdf
+    linemin.line_minimization(wf, configs, gradient, hdf_file=P["output"], **kws)
 else:
     getattr(pyq, P["method"])(P["chkfile"], P["output"], **kws)
 print("{method} finished", flush=True)
@@ -166,7 +226,13 @@ class PyQMCWriter(Writer):
 
 
 class OptimizeWriter(PyQMCWriter):
-    """Energy minimization of the Jastrow factor (PyQMC ``OPTIMIZE``, line minimization)."""
+    """Energy minimization of the Jastrow factor (PyQMC ``OPTIMIZE``, line minimization).
+
+    Each iteration's VMC also records the block means of ``walker_groups`` sets of walkers
+    (``energygroups`` in opt.hdf5, appended in PyQMC's own per-iteration write, so a kill or a
+    continuation keeps it aligned with ``energy``); the Reader's per-iteration error comes from
+    their scatter.
+    """
 
     method_name = "OPTIMIZE"
     output = "opt.hdf5"
@@ -178,6 +244,11 @@ class OptimizeWriter(PyQMCWriter):
     vmc_nblocks: int = Field(10, ge=1)
     vmc_nsteps_per_block: int = Field(10, ge=1)
     vmc_tstep: float = Field(0.5, gt=0)
+    walker_groups: int = Field(32, ge=0, description="record each iteration's block means of this many "
+                               "sets of walkers (≤ nconfig; 0: none): the per-iteration errors")
+
+    def extra_params(self) -> dict[str, Any]:
+        return {"walker_groups": min(self.walker_groups, self.nconfig)}
 
     def recipe_options(self) -> dict[str, Any]:
         options = super().recipe_options()

@@ -1,0 +1,116 @@
+"""PyQMC OPTIMIZE's walker groups, on real runs: recorded per iteration by our run.py, aligned with
+PyQMC's own iterations through continuations and kills, and read into the per-iteration errors."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from autogenv2 import stats
+from autogenv2.codes.pyqmc.reader import OptimizeReader, iteration_error_factor
+from autogenv2.codes.pyqmc.writer import OptimizeWriter
+
+pytestmark = pytest.mark.slow
+H2 = {"atom": "H 0 0 0; H 0 0 1.4", "unit": "bohr", "basis": "cc-pvdz"}
+
+
+@pytest.fixture(scope="module")
+def chkfile(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from pyscf import gto, scf
+    path = tmp_path_factory.mktemp("scf") / "mf.chk"
+    mf = scf.RHF(gto.M(**H2, verbose=0))
+    mf.chkfile = str(path)
+    mf.kernel()
+    return path
+
+
+def small(iterations: int, groups: int = 8) -> OptimizeWriter:
+    """20 walkers in 8 groups (4 of three walkers, 4 of two); 5 blocks of 4 steps per iteration."""
+    return OptimizeWriter(nconfig=20, max_iterations=iterations, seed=11, walker_groups=groups,
+                          vmc_nblocks=5, vmc_nsteps_per_block=4)
+
+
+def run_opt(directory: Path, chkfile: Path, writer: OptimizeWriter) -> None:
+    directory.mkdir(exist_ok=True)
+    writer.write(directory, {"chkfile": chkfile})
+    proc = subprocess.run([sys.executable, "run.py"], cwd=directory, capture_output=True, text=True,
+                          timeout=900)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def group_data(directory: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    with h5py.File(directory / "opt.hdf5", "r") as handle:
+        return (np.real(handle["energy"][()]), np.real(handle["energy_error"][()]),
+                np.asarray(handle["energygroups"][()]), np.asarray(handle["iteration"][()]))
+
+
+SIZES = np.array([3, 3, 3, 3, 2, 2, 2, 2], dtype=float)
+
+
+def test_groups_give_pyqmcs_energies_and_the_published_errors(chkfile: Path, tmp_path: Path) -> None:
+    """Each iteration's walker-weighted mean of its groups is PyQMC's energy (to 1e-10); the Reader
+    publishes the groups' scatter as the per-iteration error and keeps PyQMC's as error_stated; a
+    continuation (+1 iteration) appends exactly one more iteration of groups."""
+    run_opt(tmp_path, chkfile, small(2))
+    energy, error, groups, iteration = group_data(tmp_path)
+    assert groups.shape == (2, 5, 8) and list(iteration) == [0, 1]
+    runs = groups.mean(axis=1)
+    assert np.abs(runs @ SIZES / SIZES.sum() - energy).max() < 1e-10
+    read = OptimizeReader(tolerance_sigmas=100.0).read(tmp_path, 0)
+    expected = [stats.between_groups_error(run, SIZES) for run in runs]
+    assert read.results["error_trace"] == pytest.approx(expected, rel=1e-12)
+    assert read.results["error_trace"] != pytest.approx(list(error * iteration_error_factor({})), rel=1e-3)
+    assert read.results["error_stated"] == error[-1]
+    assert read.results["error"] >= expected[-1]
+    run_opt(tmp_path, chkfile, small(3))  # the Writer's continuation of the same opt.hdf5
+    energy, _, groups, iteration = group_data(tmp_path)
+    assert groups.shape == (3, 5, 8) and list(iteration) == [0, 1, 2]
+    assert np.abs(groups.mean(axis=1) @ SIZES / SIZES.sum() - energy).max() < 1e-10
+    assert np.allclose(groups[:2].mean(axis=1), runs, rtol=0, atol=0), "earlier iterations untouched"
+
+
+def test_a_run_killed_mid_iteration_continues_without_duplicates(chkfile: Path, tmp_path: Path) -> None:
+    """SIGKILL once the first iteration is written: the iteration in progress leaves nothing, and the
+    rerun appends the groups of exactly the iterations PyQMC appends."""
+    writer = small(3)
+    writer.write(tmp_path, {"chkfile": chkfile})
+    proc = subprocess.Popen([sys.executable, "run.py"], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 600
+        while (writer.blocks_written(tmp_path) or 0) < 1 and proc.poll() is None:
+            assert time.monotonic() < deadline, "the first iteration never appeared"
+            time.sleep(0.1)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    if (writer.blocks_written(tmp_path) or 0) >= 3:
+        pytest.skip("the run finished before the kill")
+    run_opt(tmp_path, chkfile, writer)
+    energy, _, groups, iteration = group_data(tmp_path)
+    assert groups.shape == (3, 5, 8) and list(iteration) == [0, 1, 2]
+    assert np.abs(groups.mean(axis=1) @ SIZES / SIZES.sum() - energy).max() < 1e-10
+
+
+def test_a_file_begun_without_groups_continues_without_them(chkfile: Path, tmp_path: Path) -> None:
+    """Runs written before walker groups existed (or with walker_groups = 0): the continuation writes
+    none, and the Reader keeps PyQMC's error × the small-sample factor."""
+    run_opt(tmp_path, chkfile, small(1, groups=0))
+    params = json.loads((tmp_path / "params.json").read_text())
+    assert params["walker_groups"] == 0
+    run_opt(tmp_path, chkfile, small(2))
+    with h5py.File(tmp_path / "opt.hdf5", "r") as handle:
+        assert "energygroups" not in handle and len(handle["energy"]) == 2
+        error = np.real(handle["energy_error"][()])
+    read = OptimizeReader(tolerance_sigmas=100.0).read(tmp_path, 0)
+    factor = iteration_error_factor({"vmcoptions": {"nblocks": 5}})
+    assert read.results["error_trace"] == pytest.approx(list(error * factor), rel=1e-12)
