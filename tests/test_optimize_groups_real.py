@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -33,9 +34,10 @@ def chkfile(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def small(iterations: int, groups: int = 8) -> OptimizeWriter:
-    """20 walkers in 8 groups (4 of three walkers, 4 of two); 5 blocks of 4 steps per iteration."""
+    """20 walkers in 8 groups (4 of three walkers, 4 of two); 5 blocks of 4 steps per iteration; a final
+    VMC of 2 + 10 blocks."""
     return OptimizeWriter(nconfig=20, max_iterations=iterations, seed=11, walker_groups=groups,
-                          vmc_nblocks=5, vmc_nsteps_per_block=4)
+                          vmc_nblocks=5, vmc_nsteps_per_block=4, final_vmc_warmup_blocks=2)
 
 
 def run_opt(directory: Path, chkfile: Path, writer: OptimizeWriter) -> None:
@@ -69,12 +71,41 @@ def test_groups_give_pyqmcs_energies_and_the_published_errors(chkfile: Path, tmp
     assert read.results["error_trace"] == pytest.approx(expected, rel=1e-12)
     assert read.results["error_trace"] != pytest.approx(list(error * iteration_error_factor({})), rel=1e-3)
     assert read.results["error_stated"] == error[-1]
-    assert read.results["error"] >= expected[-1]
+    check_final_vmc(tmp_path, read.results, iterations=2)
     run_opt(tmp_path, chkfile, small(3))  # the Writer's continuation of the same opt.hdf5
     energy, _, groups, iteration = group_data(tmp_path)
     assert groups.shape == (3, 5, 8) and list(iteration) == [0, 1, 2]
     assert np.abs(groups.mean(axis=1) @ SIZES / SIZES.sum() - energy).max() < 1e-10
     assert np.allclose(groups[:2].mean(axis=1), runs, rtol=0, atol=0), "earlier iterations untouched"
+    check_final_vmc(tmp_path, OptimizeReader(tolerance_sigmas=100.0).read(tmp_path, 0).results, iterations=3)
+
+
+def check_final_vmc(directory: Path, results: dict[str, Any], iterations: int) -> None:
+    """The published energy is the VMC of the parameters handed on (opt.hdf5's ``wf``), made after
+    the last iteration: 10 blocks of 4 steps in 8 groups, tagged with the iterations it follows; its
+    error is its groups' scatter (or the trace's, when larger)."""
+    with h5py.File(directory / "final.hdf5", "r") as handle:
+        assert int(handle.attrs["iterations"]) == iterations
+        means = np.asarray(handle["energygroups"][()])
+        total = np.real(handle["energytotal"][()])
+    assert means.shape == (10, 8)
+    assert np.abs(means @ SIZES / SIZES.sum() - total).max() < 1e-10
+    runs = means.mean(axis=0)
+    assert results["energy"] == pytest.approx(float(runs @ SIZES / SIZES.sum()), abs=1e-12)
+    assert results["energy"] != results["energy_trace"][-1]
+    assert results["error"] >= stats.between_groups_error(runs, SIZES) * (1 - 1e-12)
+    assert results["energy_of"] == "a VMC of the final parameters" and results["final_vmc_blocks"] == 10
+
+
+def test_a_stale_final_vmc_is_not_published(chkfile: Path, tmp_path: Path) -> None:
+    """A final VMC tagged with other iterations than opt.hdf5 holds (a kill during the next attempt's
+    iterations) is ignored: the energy is the last iteration's, as without one."""
+    run_opt(tmp_path, chkfile, small(2))
+    with h5py.File(tmp_path / "final.hdf5", "a") as handle:
+        handle.attrs["iterations"] = 1
+    read = OptimizeReader(tolerance_sigmas=100.0).read(tmp_path, 0)
+    assert read.results["energy"] == read.results["energy_trace"][-1]
+    assert "energy_of" not in read.results
 
 
 def test_a_run_killed_mid_iteration_continues_without_duplicates(chkfile: Path, tmp_path: Path) -> None:
@@ -106,7 +137,8 @@ def test_a_file_begun_without_groups_continues_without_them(chkfile: Path, tmp_p
     none, and the Reader keeps PyQMC's error × the small-sample factor."""
     run_opt(tmp_path, chkfile, small(1, groups=0))
     params = json.loads((tmp_path / "params.json").read_text())
-    assert params["walker_groups"] == 0
+    assert params["walker_groups"] == 0 and "final_vmc" not in params
+    assert not (tmp_path / "final.hdf5").exists()
     run_opt(tmp_path, chkfile, small(2))
     with h5py.File(tmp_path / "opt.hdf5", "r") as handle:
         assert "energygroups" not in handle and len(handle["energy"]) == 2

@@ -203,6 +203,7 @@ class OptimizeReader(Reader):
         # stated × max(1, scatter): PyQMC's per-iteration error ignores the scatter
         if n and math.isfinite(trace.error):
             results["error"] = max(float(honest[-1]), trace.error)
+        results.update(final_vmc(directory, params, n, trace.error))
         if trace.converged:
             return ReadResult(verdict=Verdict.complete, results=results, outputs=outputs)
         if n >= self.max_total_iterations:
@@ -212,6 +213,40 @@ class OptimizeReader(Reader):
         return ReadResult(verdict=Verdict.incomplete, results=results, outputs=outputs,
                           more={"max_iterations": want},
                           reason=f"{trace.reason}; continuing to {want} iterations")
+
+
+def final_vmc(directory: Path, params: Mapping[str, Any], iterations: int,
+              trace_error: float) -> dict[str, Any]:
+    """The energy of the parameters handed on, from the VMC run.py makes of them after the last
+    iteration (``final_vmc`` in params.json), or {} when there is none for ``iterations``.
+
+    The last iteration's energy is that of the parameters *before* its line search, and the stopping
+    rule selects it upward (a trace looks flat when its last energy came out high: +1.1 to +1.6 mHa on
+    real H2 optimizations, calibration_opt.py); this VMC is sampled after the rule's data, so neither
+    applies to it. Its error is its walker groups' scatter, as each iteration's, or the trace's when
+    that is larger.
+    """
+    spec = params.get("final_vmc")
+    path = directory / spec["output"] if spec else None
+    if path is None or not path.exists():
+        return {}
+    try:
+        with h5py.File(path, "r") as handle:
+            if int(handle.attrs.get("iterations", -1)) != iterations or "energygroups" not in handle:
+                return {}  # another attempt's, or killed before it was complete
+            means = np.asarray(handle["energygroups"][()], dtype=float)
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError):
+        return {}
+    nconfig = int(params["options"]["nconfig"])
+    if means.ndim != 2 or not 2 <= means.shape[1] <= nconfig:
+        return {}
+    sizes = np.array([part.size for part in np.array_split(np.arange(nconfig), means.shape[1])], dtype=float)
+    runs = means.mean(axis=0)
+    error = stats.between_groups_error(runs, sizes)
+    if math.isfinite(trace_error):
+        error = max(error, trace_error)
+    return {"energy": float(runs @ sizes / sizes.sum()), "error": stats.finite_or_none(error),
+            "energy_of": "a VMC of the final parameters", "final_vmc_blocks": int(means.shape[0])}
 
 
 def read_trace(path: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -22,6 +22,9 @@ from pydantic import Field, field_validator
 
 from ..base import ReadResult, Writer
 
+FINAL_VMC = "final.hdf5"
+"""An optimization's VMC of the parameters it hands on (:class:`OptimizeWriter`)."""
+
 SCRIPT = '''\
 """{method} run written by autogenv2: options are in params.json; rerun to continue."""
 import json
@@ -61,30 +64,31 @@ if "S" in kws:  # periodic: record the twist's k-vector and weight for twist ave
         wavefunction = "jastrow.hdf5"
 if wavefunction and not (P["method"] == "OPTIMIZE" and os.path.exists(P["output"])):
     kws["load_parameters"] = wavefunction
+SETUP = ("nconfig", "load_parameters", "S", "jastrow_kws", "slater_kws")
+
+
+class GroupedEnergy:
+    """The energy accumulator, plus each block's mean total energy of `groups` sets of walkers."""
+
+    def __init__(self, energy, groups):
+        self.energy, self.groups = energy, groups
+
+    def __call__(self, configs, wf):
+        return self.energy(configs, wf)
+
+    def avg(self, configs, wf):
+        values = self.energy(configs, wf)
+        out = {{key: np.mean(value, axis=0) for key, value in values.items()}}
+        parts = np.array_split(np.real(values["total"]), self.groups)
+        out["groups"] = np.array([part.mean() for part in parts])
+        return out
+
+
 if P["method"] == "VMC" and groups:
     from pyqmc.method.mc import vmc
     from pyqmc.recipes import initialize_qmc_objects
 
-
-    class GroupedEnergy:
-        """The energy accumulator, plus each block's mean total energy of `groups` sets of walkers."""
-
-        def __init__(self, energy, groups):
-            self.energy, self.groups = energy, groups
-
-        def __call__(self, configs, wf):
-            return self.energy(configs, wf)
-
-        def avg(self, configs, wf):
-            values = self.energy(configs, wf)
-            out = {{key: np.mean(value, axis=0) for key, value in values.items()}}
-            parts = np.array_split(np.real(values["total"]), self.groups)
-            out["groups"] = np.array([part.mean() for part in parts])
-            return out
-
-
-    setup = {{key: kws.pop(key) for key in ("nconfig", "load_parameters", "S", "jastrow_kws", "slater_kws")
-             if key in kws}}
+    setup = {{key: kws.pop(key) for key in SETUP if key in kws}}
     wf, configs, accumulators = initialize_qmc_objects(P["chkfile"], **setup)
     accumulators["energy"] = GroupedEnergy(accumulators["energy"], groups)
     vmc(wf, configs, accumulators=accumulators, hdf_file=P["output"], **kws)
@@ -149,6 +153,25 @@ elif P["method"] == "OPTIMIZE" and groups:
     linemin.line_minimization(wf, configs, gradient, hdf_file=P["output"], **kws)
 else:
     getattr(pyq, P["method"])(P["chkfile"], P["output"], **kws)
+final = P.get("final_vmc")
+if P["method"] == "OPTIMIZE" and groups and final:  # a VMC of the parameters handed on: the energy
+    from pyqmc.method.mc import vmc
+    from pyqmc.recipes import initialize_qmc_objects
+
+    if os.path.exists(final["output"]):
+        os.remove(final["output"])  # each attempt measures the parameters it ends with
+    with h5py.File(P["output"], "r") as f:
+        iterations = len(f["energy"])
+    np.random.seed(P["seed"] + 1000003 + iterations)  # numbers no iteration used
+    setup = {{key: P["options"][key] for key in SETUP if key in P["options"]}}
+    setup["load_parameters"] = P["output"]
+    wf, configs, accumulators = initialize_qmc_objects(P["chkfile"], **setup)
+    steps = {{"tstep": final["tstep"], "nsteps_per_block": final["nsteps_per_block"]}}
+    _, configs = vmc(wf, configs, nblocks=final["warmup_blocks"], accumulators={{}}, **steps)
+    accumulators["energy"] = GroupedEnergy(accumulators["energy"], groups)
+    vmc(wf, configs, accumulators=accumulators, hdf_file=final["output"], nblocks=final["nblocks"], **steps)
+    with h5py.File(final["output"], "a") as f:
+        f.attrs["iterations"] = iterations  # written last: a kill before it leaves no valid final VMC
 print("{method} finished", flush=True)
 '''
 
@@ -231,7 +254,8 @@ class OptimizeWriter(PyQMCWriter):
     Each iteration's VMC also records the block means of ``walker_groups`` sets of walkers
     (``energygroups`` in opt.hdf5, appended in PyQMC's own per-iteration write, so a kill or a
     continuation keeps it aligned with ``energy``); the Reader's per-iteration error comes from
-    their scatter.
+    their scatter. After the last iteration, a VMC of the parameters handed on (``final.hdf5``,
+    ``final_vmc_blocks``) gives the element's energy, which the stopping rule has not seen.
     """
 
     method_name = "OPTIMIZE"
@@ -246,9 +270,17 @@ class OptimizeWriter(PyQMCWriter):
     vmc_tstep: float = Field(0.5, gt=0)
     walker_groups: int = Field(32, ge=0, description="record each iteration's block means of this many "
                                "sets of walkers (≤ nconfig; 0: none): the per-iteration errors")
+    final_vmc_blocks: int = Field(10, ge=0, description="blocks of a VMC of the parameters handed on, run "
+                                  "after the last iteration (0: none; needs walker_groups): the energy")
+    final_vmc_warmup_blocks: int = Field(10, ge=1, description="its blocks dropped first (fresh walkers)")
 
     def extra_params(self) -> dict[str, Any]:
-        return {"walker_groups": min(self.walker_groups, self.nconfig)}
+        extra: dict[str, Any] = {"walker_groups": min(self.walker_groups, self.nconfig)}
+        if self.final_vmc_blocks and extra["walker_groups"] >= 2:
+            extra["final_vmc"] = {"output": FINAL_VMC, "nblocks": self.final_vmc_blocks,
+                                  "warmup_blocks": self.final_vmc_warmup_blocks,
+                                  "nsteps_per_block": self.vmc_nsteps_per_block, "tstep": self.vmc_tstep}
+        return extra
 
     def recipe_options(self) -> dict[str, Any]:
         options = super().recipe_options()
