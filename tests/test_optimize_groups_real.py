@@ -18,6 +18,7 @@ import pytest
 from autogenv2 import stats
 from autogenv2.codes.pyqmc.reader import OptimizeReader, iteration_error_factor
 from autogenv2.codes.pyqmc.writer import OptimizeWriter
+from autogenv2.states import Verdict
 
 pytestmark = pytest.mark.slow
 H2 = {"atom": "H 0 0 0; H 0 0 1.4", "unit": "bohr", "basis": "cc-pvdz"}
@@ -97,15 +98,23 @@ def check_final_vmc(directory: Path, results: dict[str, Any], iterations: int) -
     assert results["energy_of"] == "a VMC of the final parameters" and results["final_vmc_blocks"] == 10
 
 
-def test_a_stale_final_vmc_is_not_published(chkfile: Path, tmp_path: Path) -> None:
-    """A final VMC tagged with other iterations than opt.hdf5 holds (a kill during the next attempt's
-    iterations) is ignored: the energy is the last iteration's, as without one."""
-    run_opt(tmp_path, chkfile, small(2))
+def test_a_missing_or_stale_final_vmc_is_run_again(chkfile: Path, tmp_path: Path) -> None:
+    """A final VMC tagged with other iterations than opt.hdf5 holds (a kill during it, or during the next
+    attempt's iterations) is not published: a converged trace is then incomplete, and running the same
+    run.py again adds no iteration and makes the final VMC."""
+    reader, writer = OptimizeReader(tolerance_sigmas=100.0), small(3)
+    run_opt(tmp_path, chkfile, writer)
+    assert reader.read(tmp_path, 0).verdict == Verdict.complete
     with h5py.File(tmp_path / "final.hdf5", "a") as handle:
-        handle.attrs["iterations"] = 1
-    read = OptimizeReader(tolerance_sigmas=100.0).read(tmp_path, 0)
-    assert read.results["energy"] == read.results["energy_trace"][-1]
-    assert "energy_of" not in read.results
+        handle.attrs["iterations"] = 2
+    read = reader.read(tmp_path, -9)
+    assert read.verdict == Verdict.incomplete and "did not finish" in read.reason
+    assert read.results["energy"] == read.results["energy_trace"][-1] and "energy_of" not in read.results
+    writer.extend(read)
+    run_opt(tmp_path, chkfile, writer)
+    read = reader.read(tmp_path, 0)
+    assert read.verdict == Verdict.complete and read.results["iterations"] == 3
+    check_final_vmc(tmp_path, read.results, iterations=3)
 
 
 def test_a_run_killed_mid_iteration_continues_without_duplicates(chkfile: Path, tmp_path: Path) -> None:

@@ -203,7 +203,11 @@ class OptimizeReader(Reader):
         # stated × max(1, scatter): PyQMC's per-iteration error ignores the scatter
         if n and math.isfinite(trace.error):
             results["error"] = max(float(honest[-1]), trace.error)
-        results.update(final_vmc(directory, params, n, trace.error))
+        final = final_vmc(directory, params, n, trace.error)
+        results.update(final)
+        if trace.converged and not final and expects_final_vmc(params, path):
+            return ReadResult(verdict=Verdict.incomplete, results=results, outputs=outputs,
+                              reason="converged, but the VMC of the parameters handed on did not finish")
         if trace.converged:
             return ReadResult(verdict=Verdict.complete, results=results, outputs=outputs)
         if n >= self.max_total_iterations:
@@ -247,6 +251,15 @@ def final_vmc(directory: Path, params: Mapping[str, Any], iterations: int,
         error = max(error, trace_error)
     return {"energy": float(runs @ sizes / sizes.sum()), "error": stats.finite_or_none(error),
             "energy_of": "a VMC of the final parameters", "final_vmc_blocks": int(means.shape[0])}
+
+
+def expects_final_vmc(params: Mapping[str, Any], path: Path) -> bool:
+    """Whether run.py makes a final VMC here: asked for, and the file records walker groups (a file
+    begun without them continues without them, and without the final VMC)."""
+    if not params.get("final_vmc"):
+        return False
+    with h5py.File(path, "r") as handle:
+        return "energygroups" in handle
 
 
 def read_trace(path: Path) -> tuple[np.ndarray, np.ndarray]:
