@@ -84,6 +84,30 @@ def loaded_walltime(seconds: float) -> tuple[float, float]:
     return walltime, walltime / seconds
 
 
+H2_RHF = {"atom": "H 0 0 0; H 0 0 1.4", "unit": "bohr", "basis": "cc-pvdz"}
+"""H2 at R = 1.4 bohr, as the real PyQMC tests build it."""
+
+
+def run_pyqmc(directory: Path, chkfile: Path, writer: Any, timeout: float = 900) -> None:
+    """Write a PyQMC Writer's run into ``directory`` and run it to its end (exit 0 asserted)."""
+    directory.mkdir(exist_ok=True)
+    writer.write(directory, {"chkfile": chkfile})
+    proc = subprocess.run([sys.executable, "run.py"], cwd=directory, capture_output=True, text=True,
+                          timeout=timeout)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="session")
+def chkfile(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A PySCF RHF chkfile of :data:`H2_RHF`, made once per session."""
+    from pyscf import gto, scf
+    path = tmp_path_factory.mktemp("scf") / "mf.chk"
+    mf = scf.RHF(gto.M(**H2_RHF, verbose=0))
+    mf.chkfile = str(path)
+    mf.kernel()
+    return path
+
+
 @pytest.fixture(scope="session")
 def finished_h2(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A directory holding plan.toml and runs/ with the tiny H2 ensemble run to completion."""

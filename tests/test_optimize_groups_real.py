@@ -19,19 +19,9 @@ from autogenv2 import stats
 from autogenv2.codes.pyqmc.reader import OptimizeReader, iteration_error_factor
 from autogenv2.codes.pyqmc.writer import OptimizeWriter
 from autogenv2.states import Verdict
+from conftest import run_pyqmc
 
 pytestmark = pytest.mark.slow
-H2 = {"atom": "H 0 0 0; H 0 0 1.4", "unit": "bohr", "basis": "cc-pvdz"}
-
-
-@pytest.fixture(scope="module")
-def chkfile(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from pyscf import gto, scf
-    path = tmp_path_factory.mktemp("scf") / "mf.chk"
-    mf = scf.RHF(gto.M(**H2, verbose=0))
-    mf.chkfile = str(path)
-    mf.kernel()
-    return path
 
 
 def small(iterations: int, groups: int = 8) -> OptimizeWriter:
@@ -39,14 +29,6 @@ def small(iterations: int, groups: int = 8) -> OptimizeWriter:
     VMC of 2 + 10 blocks."""
     return OptimizeWriter(nconfig=20, max_iterations=iterations, seed=11, walker_groups=groups,
                           vmc_nblocks=5, vmc_nsteps_per_block=4, final_vmc_warmup_blocks=2)
-
-
-def run_opt(directory: Path, chkfile: Path, writer: OptimizeWriter) -> None:
-    directory.mkdir(exist_ok=True)
-    writer.write(directory, {"chkfile": chkfile})
-    proc = subprocess.run([sys.executable, "run.py"], cwd=directory, capture_output=True, text=True,
-                          timeout=900)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def group_data(directory: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -62,7 +44,7 @@ def test_groups_give_pyqmcs_energies_and_the_published_errors(chkfile: Path, tmp
     """Each iteration's walker-weighted mean of its groups is PyQMC's energy (to 1e-10); the Reader
     publishes the groups' scatter as the per-iteration error and keeps PyQMC's as error_stated; a
     continuation (+1 iteration) appends exactly one more iteration of groups."""
-    run_opt(tmp_path, chkfile, small(2))
+    run_pyqmc(tmp_path, chkfile, small(2))
     energy, error, groups, iteration = group_data(tmp_path)
     assert groups.shape == (2, 5, 8) and list(iteration) == [0, 1]
     runs = groups.mean(axis=1)
@@ -73,7 +55,7 @@ def test_groups_give_pyqmcs_energies_and_the_published_errors(chkfile: Path, tmp
     assert read.results["error_trace"] != pytest.approx(list(error * iteration_error_factor({})), rel=1e-3)
     assert read.results["error_stated"] == error[-1]
     check_final_vmc(tmp_path, read.results, iterations=2)
-    run_opt(tmp_path, chkfile, small(3))  # the Writer's continuation of the same opt.hdf5
+    run_pyqmc(tmp_path, chkfile, small(3))  # the Writer's continuation of the same opt.hdf5
     energy, _, groups, iteration = group_data(tmp_path)
     assert groups.shape == (3, 5, 8) and list(iteration) == [0, 1, 2]
     assert np.abs(groups.mean(axis=1) @ SIZES / SIZES.sum() - energy).max() < 1e-10
@@ -103,7 +85,7 @@ def test_a_missing_or_stale_final_vmc_is_run_again(chkfile: Path, tmp_path: Path
     attempt's iterations) is not published: a converged trace is then incomplete, and running the same
     run.py again adds no iteration and makes the final VMC."""
     reader, writer = OptimizeReader(tolerance_sigmas=100.0), small(3)
-    run_opt(tmp_path, chkfile, writer)
+    run_pyqmc(tmp_path, chkfile, writer)
     assert reader.read(tmp_path, 0).verdict == Verdict.complete
     with h5py.File(tmp_path / "final.hdf5", "a") as handle:
         handle.attrs["iterations"] = 2
@@ -111,7 +93,7 @@ def test_a_missing_or_stale_final_vmc_is_run_again(chkfile: Path, tmp_path: Path
     assert read.verdict == Verdict.incomplete and "did not finish" in read.reason
     assert read.results["energy"] == read.results["energy_trace"][-1] and "energy_of" not in read.results
     writer.extend(read)
-    run_opt(tmp_path, chkfile, writer)
+    run_pyqmc(tmp_path, chkfile, writer)
     read = reader.read(tmp_path, 0)
     assert read.verdict == Verdict.complete and read.results["iterations"] == 3
     check_final_vmc(tmp_path, read.results, iterations=3)
@@ -135,7 +117,7 @@ def test_a_run_killed_mid_iteration_continues_without_duplicates(chkfile: Path, 
         proc.wait()
     if (writer.blocks_written(tmp_path) or 0) >= 3:
         pytest.skip("the run finished before the kill")
-    run_opt(tmp_path, chkfile, writer)
+    run_pyqmc(tmp_path, chkfile, writer)
     energy, _, groups, iteration = group_data(tmp_path)
     assert groups.shape == (3, 5, 8) and list(iteration) == [0, 1, 2]
     assert np.abs(groups.mean(axis=1) @ SIZES / SIZES.sum() - energy).max() < 1e-10
@@ -144,11 +126,11 @@ def test_a_run_killed_mid_iteration_continues_without_duplicates(chkfile: Path, 
 def test_a_file_begun_without_groups_continues_without_them(chkfile: Path, tmp_path: Path) -> None:
     """Runs written before walker groups existed (or with walker_groups = 0): the continuation writes
     none, and the Reader keeps PyQMC's error × the small-sample factor."""
-    run_opt(tmp_path, chkfile, small(1, groups=0))
+    run_pyqmc(tmp_path, chkfile, small(1, groups=0))
     params = json.loads((tmp_path / "params.json").read_text())
     assert params["walker_groups"] == 0 and "final_vmc" not in params
     assert not (tmp_path / "final.hdf5").exists()
-    run_opt(tmp_path, chkfile, small(2))
+    run_pyqmc(tmp_path, chkfile, small(2))
     with h5py.File(tmp_path / "opt.hdf5", "r") as handle:
         assert "energygroups" not in handle and len(handle["energy"]) == 2
         error = np.real(handle["energy_error"][()])

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import h5py
@@ -22,35 +20,16 @@ from autogenv2.codes.pyqmc.writer import VMCWriter
 from autogenv2.runners.base import Resources
 from autogenv2.states import State, Verdict
 from autogenv2.status import JobStatus
-from conftest import loaded_walltime
+from conftest import H2_RHF as H2, loaded_walltime, run_pyqmc
 
 pytestmark = pytest.mark.slow
-H2 = {"atom": "H 0 0 0; H 0 0 1.4", "unit": "bohr", "basis": "cc-pvdz"}
-
-
-@pytest.fixture(scope="module")
-def chkfile(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from pyscf import gto, scf
-    path = tmp_path_factory.mktemp("scf") / "mf.chk"
-    mf = scf.RHF(gto.M(**H2, verbose=0))
-    mf.chkfile = str(path)
-    mf.kernel()
-    return path
-
-
-def run_vmc(directory: Path, chkfile: Path, writer: VMCWriter) -> None:
-    directory.mkdir(exist_ok=True)
-    writer.write(directory, {"chkfile": chkfile})
-    proc = subprocess.run([sys.executable, "run.py"], cwd=directory, capture_output=True, text=True,
-                          timeout=600)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 @pytest.fixture(scope="module")
 def vmc_run(chkfile: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """400 one-step blocks of 50 walkers in 32 groups (18 of two walkers, 14 of one)."""
     directory = tmp_path_factory.mktemp("vmc") / "vmc"
-    run_vmc(directory, chkfile, VMCWriter(nconfig=50, nblocks=400, nsteps_per_block=1, seed=7))
+    run_pyqmc(directory, chkfile, VMCWriter(nconfig=50, nblocks=400, nsteps_per_block=1, seed=7))
     return directory
 
 
@@ -98,9 +77,9 @@ def test_a_block_cut_between_its_two_writes_is_dropped(vmc_run: Path, tmp_path: 
 def test_a_file_begun_without_groups_is_continued_without_them(chkfile: Path, tmp_path: Path) -> None:
     """Runs written before walker groups existed (or with walker_groups = 0) continue in the same file."""
     writer = VMCWriter(nconfig=20, nblocks=15, nsteps_per_block=1, seed=3, walker_groups=0)
-    run_vmc(tmp_path, chkfile, writer)
+    run_pyqmc(tmp_path, chkfile, writer)
     writer.walker_groups, writer.nblocks = 32, 25
-    run_vmc(tmp_path, chkfile, writer)
+    run_pyqmc(tmp_path, chkfile, writer)
     with h5py.File(tmp_path / "vmc.hdf5", "r") as handle:
         assert "energygroups" not in handle and len(handle["energytotal"]) == 25
     read = MCReader(warmup=2).read(tmp_path, 0)
