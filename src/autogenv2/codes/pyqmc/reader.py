@@ -126,6 +126,11 @@ def read_blocks(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     return energy, weights
 
 
+def group_sizes(nconfig: int, groups: int) -> np.ndarray:
+    """Walkers in each group: our run.py takes group g as the g-th of ``numpy.array_split(walkers, G)``."""
+    return np.array([part.size for part in np.array_split(np.arange(nconfig), groups)], dtype=float)
+
+
 def read_walker_groups(path: Path, nconfig: int, blocks: int) -> WalkerGroups | None:
     """VMC's ``energygroups`` (written by our run.py), or None when the file has none.
 
@@ -137,7 +142,7 @@ def read_walker_groups(path: Path, nconfig: int, blocks: int) -> WalkerGroups | 
         means = np.asarray(handle["energygroups"][()], dtype=float)
     if means.ndim != 2 or not 1 <= means.shape[1] <= nconfig:
         raise ValueError(f"energygroups has shape {means.shape}, expected (blocks, ≤ {nconfig})")
-    sizes = np.array([part.size for part in np.array_split(np.arange(nconfig), means.shape[1])], dtype=float)
+    sizes = group_sizes(nconfig, means.shape[1])
     return WalkerGroups(means[:blocks], sizes)
 
 
@@ -244,7 +249,7 @@ def final_vmc(directory: Path, params: Mapping[str, Any], iterations: int,
     nconfig = int(params["options"]["nconfig"])
     if means.ndim != 2 or not 2 <= means.shape[1] <= nconfig:
         return {}
-    sizes = np.array([part.size for part in np.array_split(np.arange(nconfig), means.shape[1])], dtype=float)
+    sizes = group_sizes(nconfig, means.shape[1])
     runs = means.mean(axis=0)
     error = stats.between_groups_error(runs, sizes)
     if math.isfinite(trace_error):
@@ -288,7 +293,7 @@ def iteration_errors(path: Path, params: Mapping[str, Any], energy: np.ndarray) 
     nconfig = int(params["options"]["nconfig"])
     if means.ndim != 3 or means.shape[0] != energy.size or not 2 <= means.shape[2] <= nconfig:
         return None  # e.g. a kill between PyQMC's appends of one iteration
-    sizes = np.array([part.size for part in np.array_split(np.arange(nconfig), means.shape[2])], dtype=float)
+    sizes = group_sizes(nconfig, means.shape[2])
     runs = means.mean(axis=1)  # (iterations, G): each group's mean over the iteration's blocks
     if not np.allclose(runs @ sizes / sizes.sum(), energy, rtol=0.0, atol=1e-8):
         return None  # not the iterations PyQMC reports
