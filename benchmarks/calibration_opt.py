@@ -265,7 +265,7 @@ def rows(results: list[dict[str, Any]], ref: dict[str, Any]) -> list[dict[str, o
                           [_errors(r, rule)[-1] for r in full], *prev))
     done = [r for r in full if r["published"]["verdict"] == "complete"]
     failed = 1.0 - len(done) / max(len(full), 1)
-    final = [r for r in done if r["published"].get("energy_of")]  # the Writer's final VMC of x_n
+    final = [r for r in done if r["published"].get("energy_of") and "truth_out" in r]  # the final VMC of x_n
     before = [r for r in done if not r["published"].get("energy_of")]  # the last iteration's energy
     truths = [(before, "truth_prev", "x_{n-1}")]
     if all("truth_out" in r for r in before):
