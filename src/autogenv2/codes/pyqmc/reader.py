@@ -132,18 +132,22 @@ def group_sizes(nconfig: int, groups: int) -> np.ndarray:
 
 
 def read_walker_groups(path: Path, nconfig: int, blocks: int) -> WalkerGroups | None:
-    """VMC's ``energygroups`` (written by our run.py), or None when the file has none.
-
-    Group g holds the g-th of ``numpy.array_split(walkers, G)``, so its size follows from nconfig.
-    """
+    """VMC's ``energygroups`` (written by our run.py), or None when the file has none."""
     with h5py.File(path, "r") as handle:
         if "energygroups" not in handle:
             return None
         means = np.asarray(handle["energygroups"][()], dtype=float)
+    return walker_groups(means, nconfig, blocks)
+
+
+def walker_groups(means: np.ndarray, nconfig: int, blocks: int) -> WalkerGroups:
+    """A (blocks, G) ``energygroups`` array with its group sizes; ValueError for another shape.
+
+    Group g holds the g-th of ``numpy.array_split(walkers, G)``, so its size follows from nconfig.
+    """
     if means.ndim != 2 or not 1 <= means.shape[1] <= nconfig:
         raise ValueError(f"energygroups has shape {means.shape}, expected (blocks, ≤ {nconfig})")
-    sizes = group_sizes(nconfig, means.shape[1])
-    return WalkerGroups(means[:blocks], sizes)
+    return WalkerGroups(means[:blocks], group_sizes(nconfig, means.shape[1]))
 
 
 class OptimizeReader(Reader):
@@ -182,14 +186,13 @@ class OptimizeReader(Reader):
                 energy = np.asarray(handle["energy"][()]).real if "energy" in handle else np.zeros(0)
                 error = (np.asarray(handle["energy_error"][()]).real if "energy_error" in handle
                          else np.zeros(0))
+                groups = (np.asarray(handle["energygroups"][()], dtype=float) if "energygroups" in handle
+                          else None)  # None: a file begun without them
         except (OSError, RuntimeError, KeyError, ValueError, TypeError) as exc:
             return ReadResult(verdict=Verdict.failed, reason=f"{params['output']} is unreadable ({exc})")
         n = min(energy.size, error.size)
         energy, error = energy[:n], error[:n]
-        try:
-            honest = iteration_errors(path, params, energy)
-        except (OSError, RuntimeError, KeyError, ValueError, TypeError) as exc:
-            return ReadResult(verdict=Verdict.failed, reason=f"{params['output']} is unreadable ({exc})")
+        honest = iteration_errors(groups, params, energy)
         honest = error * iteration_error_factor(params["options"]) if honest is None else honest
         results: dict[str, Any] = {"iterations": int(n), "energy_trace": [float(e) for e in energy],
                                    "error_trace": [stats.finite_or_none(s) for s in honest]}
@@ -210,7 +213,8 @@ class OptimizeReader(Reader):
             results["error"] = max(float(honest[-1]), trace.error)
         final = final_vmc(directory, params, n, trace.error)
         results.update(final)
-        if trace.converged and not final and expects_final_vmc(params, path):
+        if trace.converged and not final and params.get("final_vmc") and groups is not None:
+            # run.py makes it wherever the file records walker groups (one begun without them, never)
             return ReadResult(verdict=Verdict.incomplete, results=results, outputs=outputs,
                               reason="converged, but the VMC of the parameters handed on did not finish")
         if trace.converged:
@@ -244,27 +248,17 @@ def final_vmc(directory: Path, params: Mapping[str, Any], iterations: int,
             if int(handle.attrs.get("iterations", -1)) != iterations or "energygroups" not in handle:
                 return {}  # another attempt's, or killed before it was complete
             means = np.asarray(handle["energygroups"][()], dtype=float)
+        found = walker_groups(means, int(params["options"]["nconfig"]), means.shape[0])
     except (OSError, RuntimeError, KeyError, ValueError, TypeError):
         return {}
-    nconfig = int(params["options"]["nconfig"])
-    if means.ndim != 2 or not 2 <= means.shape[1] <= nconfig:
+    if found.sizes.size < 2:
         return {}
-    sizes = group_sizes(nconfig, means.shape[1])
-    runs = means.mean(axis=0)
-    error = stats.between_groups_error(runs, sizes)
+    runs = found.means.mean(axis=0)
+    error = stats.between_groups_error(runs, found.sizes)
     if math.isfinite(trace_error):
         error = max(error, trace_error)
-    return {"energy": float(runs @ sizes / sizes.sum()), "error": stats.finite_or_none(error),
+    return {"energy": float(runs @ found.sizes / found.sizes.sum()), "error": stats.finite_or_none(error),
             "energy_of": "a VMC of the final parameters", "final_vmc_blocks": int(means.shape[0])}
-
-
-def expects_final_vmc(params: Mapping[str, Any], path: Path) -> bool:
-    """Whether run.py makes a final VMC here: asked for, and the file records walker groups (a file
-    begun without them continues without them, and without the final VMC)."""
-    if not params.get("final_vmc"):
-        return False
-    with h5py.File(path, "r") as handle:
-        return "energygroups" in handle
 
 
 def read_trace(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -276,20 +270,18 @@ def read_trace(path: Path) -> tuple[np.ndarray, np.ndarray]:
         return energy, np.asarray(handle["energy_error"][()]).real[: energy.size]
 
 
-def iteration_errors(path: Path, params: Mapping[str, Any], energy: np.ndarray) -> np.ndarray | None:
-    """Per-iteration errors from the scatter of the walker groups' run means (``energygroups``, written by
-    our run.py: (iterations, blocks, G)), or None when the file has none or they do not match ``energy``.
+def iteration_errors(means: np.ndarray | None, params: Mapping[str, Any],
+                     energy: np.ndarray) -> np.ndarray | None:
+    """Per-iteration errors from the scatter of the walker groups' run means (opt.hdf5's ``energygroups``,
+    written by our run.py: (iterations, blocks, G)), or None when the file has none or they do not match
+    ``energy``.
 
     The walkers of one iteration's VMC are independent chains, so each group's run mean carries its own
     autocorrelation, which PyQMC's ``np.std(block means)/√nblocks`` over 10 blocks cannot show (lag-1
     correlation 0.14 for the starting H2 wave function): :func:`stats.between_groups_error`, G − 1 dof.
     """
-    if not params.get("walker_groups"):
+    if means is None or not params.get("walker_groups"):
         return None
-    with h5py.File(path, "r") as handle:
-        if "energygroups" not in handle:
-            return None  # a file begun without them
-        means = np.asarray(handle["energygroups"][()], dtype=float)
     nconfig = int(params["options"]["nconfig"])
     if means.ndim != 3 or means.shape[0] != energy.size or not 2 <= means.shape[2] <= nconfig:
         return None  # e.g. a kill between PyQMC's appends of one iteration

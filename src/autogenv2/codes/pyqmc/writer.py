@@ -41,6 +41,9 @@ if os.path.exists(P["output"]):
         groups = groups if "energygroups" in f else 0  # a file begun without them continues without them
 np.random.seed(P["seed"] + done)
 import pyqmc.api as pyq
+from pyqmc.method import linemin
+from pyqmc.method.mc import vmc
+from pyqmc.recipes import initialize_qmc_objects
 
 kws = dict(P["options"])
 wavefunction = P["wavefunction"]
@@ -85,18 +88,11 @@ class GroupedEnergy:
 
 
 if P["method"] == "VMC" and groups:
-    from pyqmc.method.mc import vmc
-    from pyqmc.recipes import initialize_qmc_objects
-
     setup = {{key: kws.pop(key) for key in SETUP if key in kws}}
     wf, configs, accumulators = initialize_qmc_objects(P["chkfile"], **setup)
     accumulators["energy"] = GroupedEnergy(accumulators["energy"], groups)
     vmc(wf, configs, accumulators=accumulators, hdf_file=P["output"], **kws)
 elif P["method"] == "OPTIMIZE" and groups:
-    from pyqmc.method import linemin
-    from pyqmc.recipes import initialize_qmc_objects
-
-
     class Recorded:
         """The energy accumulator, keeping the per-walker total energies of its last call."""
 
@@ -155,9 +151,6 @@ else:
     getattr(pyq, P["method"])(P["chkfile"], P["output"], **kws)
 final = P.get("final_vmc")
 if P["method"] == "OPTIMIZE" and groups and final:  # a VMC of the parameters handed on: the energy
-    from pyqmc.method.mc import vmc
-    from pyqmc.recipes import initialize_qmc_objects
-
     if os.path.exists(final["output"]):
         os.remove(final["output"])  # each attempt measures the parameters it ends with
     with h5py.File(P["output"], "r") as f:
