@@ -1,4 +1,4 @@
-"""Whole ensembles through the live one-node OpenPBS 23.06 server (../shared/tools/pbs-localhost.sh).
+"""Whole ensembles through the live one-node OpenPBS 23.06 server (pbs-localhost.sh, started by .ci/run).
 
 PySCF + PyQMC runs submitted with qsub through a machine profile kind = "pbs": the CLI's
 ``run --watch`` with a DMC stopped at its walltime and continued, a qdel behind autogenv2's back,

@@ -1,4 +1,4 @@
-"""PbsRunner against the live one-node OpenPBS 23.06 server (../shared/tools/pbs-localhost.sh).
+"""PbsRunner against the live one-node OpenPBS 23.06 server (pbs-localhost.sh, started by .ci/run).
 
 Every job submitted here is qdel'ed by the ``jobs`` fixture's finalizer. The node has 2 cpus, so at
 most two of these jobs run at once; the others wait in the queue like on any cluster.

@@ -1,4 +1,4 @@
-"""SlurmRunner against the real one-node SLURM cluster (../shared/tools/slurm-localhost.sh).
+"""SlurmRunner against the real one-node SLURM cluster (slurm-localhost.sh, started by .ci/run).
 
 Every job submitted here is scancel'ed by the ``jobs`` fixture's finalizer. The script
 rendering and validation tests at the end need no SLURM.

@@ -1,4 +1,4 @@
-"""Whole ensembles through the real one-node SLURM cluster (../shared/tools/slurm-localhost.sh).
+"""Whole ensembles through the real one-node SLURM cluster (slurm-localhost.sh, started by .ci/run).
 
 PySCF + PyQMC runs submitted with sbatch; walltime kills, a scancel behind autogenv2's back,
 and slurmctld stopped and restarted mid-ensemble. Every job submitted is scancel'ed at the end.
