@@ -30,6 +30,9 @@ FINISHED_SUFFICIENT: dict[str, tuple[bool, bool, tuple[str, ...]]] = {
     "killed_sigkill_dmc_h2": (False, False, ("killed by SIGKILL", "7 blocks after warm-up")),
     "killed_sigterm_dmc_h2": (False, False, ("killed by SIGTERM", "7 blocks after warm-up")),
     "linear_h2": (True, True, ("converged",)),
+    "linear_final_vmc_h2": (True, True, ("converged", "60 blocks of vmc")),
+    "killed_sigterm_linear_final_vmc_h2": (False, False, ("killed by SIGTERM", "METHOD 2 (VMC), of the "
+                                                                              "wave function LINEAR")),
     "opt_variance_h2": (True, True, ("METHOD 2 (OPTIMIZE): converged",)),
     "postprocess_h2_trace": (True, True, ("energy written",)),
     # 10 blocks: QWalk finished and min_blocks is met, but 9 degrees of freedom make no reliable error bar

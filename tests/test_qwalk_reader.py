@@ -78,7 +78,10 @@ EXPECTED: dict[str, tuple[str, tuple[str, ...], bool]] = {
     "killed_sigint_vmc_h2": ("incomplete", ("killed by SIGINT", "58 complete blocks"), True),
     "killed_sigkill_dmc_h2": ("incomplete", ("killed by SIGKILL", "14 complete blocks"), True),
     "killed_sigterm_dmc_h2": ("incomplete", ("killed by SIGTERM", "14 complete blocks"), True),
+    "killed_sigterm_linear_final_vmc_h2": ("incomplete", ("killed by SIGTERM", "METHOD 2 (VMC)",
+                                                          "after 3 iterations"), True),
     "linear_h2": ("complete", ("LINEAR", "converged after 4 iterations"), False),
+    "linear_final_vmc_h2": ("complete", ("METHOD 1 (LINEAR)", "converged after 3 iterations"), False),
     "opt_variance_h2": ("complete", ("OPTIMIZE", "converged after 20 iterations"), False),
     "postprocess_h2_trace": ("complete", ("POSTPROCESS",), False),
     "pyscf_h2_pbc_gamma_vmc": ("complete", ("10 complete blocks",), False),
@@ -461,3 +464,24 @@ def test_dmc_warmup_against_live_gosling(tmp_path: Path) -> None:
     assert gosling["blocks"] == 10 and gosling["warmup"] == 0
     assert abs(result.results["energy"] - gosling["energy"]) < 1e-6
 
+
+
+def test_an_optimizers_energy_is_its_final_vmc_of_the_wavefunction_handed_on(tmp_path: Path) -> None:
+    """LINEAR's last ``current energy`` belongs to the parameters before its last step; the element's energy
+    is the VMC section after it (the LinearWriter's), read as any VMC, which a kill makes LINEAR's to redo."""
+    from autogenv2.codes.qwalk.verdict import load_run, method_results
+
+    _, done = read_case("linear_final_vmc_h2", tmp_path, run_id="qw.linear")
+    run = load_run(CASES / "linear_final_vmc_h2", "qw.linear")
+    vmc, _ = method_results(run, 1, None)
+    assert vmc["blocks"] == 60 and vmc["energy"] is not None
+    results = done.results
+    assert (results["energy"], results["error"]) == (vmc["energy"], vmc["error"])
+    assert results["energy_of"] == "a VMC of the final parameters" and results["final_vmc_blocks"] == 60
+    assert results["iterations"][-1]["energy"] == -1.178126938 != results["energy"]
+    assert done.outputs == {"wavefunction": "qw.linear.wfout"}
+    _, alone = read_case("linear_final_vmc_h2", tmp_path / "as-vmc", run_id="qw.linear", method="vmc")
+    assert alone.results["energy"] == vmc["energy"] and "energy_of" not in alone.results
+    _, killed = read_case("killed_sigterm_linear_final_vmc_h2", tmp_path, run_id="qw.linear")
+    assert killed.more == {"iterations": 3} and killed.retry  # LINEAR's continuation, not the VMC's nblock
+    assert killed.results["energy"] == -1.178126938 and "energy_of" not in killed.results

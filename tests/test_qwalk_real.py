@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from pyscf import gto, lib, mcscf, scf
 
@@ -135,8 +136,16 @@ def test_linear_optimization_then_vmc_of_its_wfout(tmp_path: Path) -> None:
     vmc = _run(VMCWriter(nconfig=100, nblock=15, nstep=10, randomseed=(4, 5)), tmp_path / "vmc",
                {**inputs, "wavefunction": wfout})
     assert vmc.verdict is Verdict.complete, vmc.reason
-    print(f"Slater-Jastrow VMC after LINEAR: {vmc.results['energy']:.5f} +/- {vmc.results['error']:.5f}")
+    energy, error = result.results["energy"], result.results["error"]
+    print(f"Slater-Jastrow VMC after LINEAR: {vmc.results['energy']:.5f} +/- {vmc.results['error']:.5f}; "
+          f"LINEAR's own: {energy:.5f} +/- {error:.5f} (last iteration {result.results['iterations'][-1]})")
     assert vmc.results["energy"] < mf.e_tot - 0.01              # the Jastrow lowers the energy
+    # the element's energy is its final VMC of the .wfout (not the last iteration's, which is that of the
+    # parameters before the last step): the same wave function as the separate VMC, within 4 sigma
+    assert result.results["energy_of"] == "a VMC of the final parameters"
+    assert result.results["final_vmc_blocks"] == linear.final_vmc_nblock and error > 0
+    assert energy != result.results["iterations"][-1]["energy"]
+    assert abs(energy - vmc.results["energy"]) < 4 * np.hypot(error, vmc.results["error"])
 
 
 @pytest.mark.parametrize("name, molecule, aip", [

@@ -86,9 +86,11 @@ REPRODUCED: list[tuple[str, str, Callable[[], Any], dict[str, str], MakeWf | Non
     ("si_vmc_short", "qw.vmc", lambda: VMCWriter(nconfig=8, nblock=10, nstep=10), SI,
      lambda t: _si_slater(t, "CUTOFF_MO")),
     ("repo_si_vmc_111_blas", "qw_111.blas.hf", lambda: VMCWriter(), SI, lambda t: _si_slater(t, "BLAS_MO")),
-    ("opt_variance_h2", "qw.opt", lambda: OptimizeWriter(iterations=10, nconfig=500, repeats=2), H2,
+    ("opt_variance_h2", "qw.opt",
+     lambda: OptimizeWriter(iterations=10, nconfig=500, repeats=2, final_vmc_nblock=0), H2,
      lambda t: _sj(t, "opt_variance_h2", "qw.jast2")),
-    ("linear_h2", "qw.linear", lambda: LinearWriter(total_nstep=2048, total_fit=1024, iterations=4), H2,
+    ("linear_h2", "qw.linear",
+     lambda: LinearWriter(total_nstep=2048, total_fit=1024, iterations=4, final_vmc_nblock=0), H2,
      lambda t: _sj(t, "linear_h2", "qw.jast2_noopt")),
     ("postprocess_h2_trace", "qw.post",
      lambda: PostprocessWriter(nskip=256, averages=[RegionFluctuation(maxn=4)]),
@@ -409,3 +411,17 @@ def test_attempt_limit_sizes_the_attempt_and_the_reader_wants_the_rest(tmp_path:
     writer.write(run, inputs)
     assert syntax.load(run / "qw.vmc").section("METHOD").get("NBLOCK") == "42"
     assert VMCWriter(nconfig=100, nstep=10).reader_hints() == {"run_id": "qw.vmc", "total_blocks": 100}
+
+
+@pytest.mark.parametrize("make", [
+    lambda: LinearWriter(iterations=3, repeats=2),
+    lambda: OptimizeWriter(iterations=3, final_vmc_nblock=30, final_vmc_nconfig=50)])
+def test_optimizers_end_with_a_vmc_of_what_they_hand_on(tmp_path: Path, make: Callable[[], Any]) -> None:
+    """QWalk samples an optimizer's .wfout in the methods after it: that VMC gives the element's energy."""
+    writer = make()
+    _write(tmp_path, "linear_h2", writer, H2, _sj(tmp_path, "linear_h2", "qw.jast2_noopt"))
+    methods = syntax.load(tmp_path / "run" / writer.qwalk_run).sections("METHOD")
+    assert [m.type_word for m in methods] == [writer.method.upper()] * writer.repeats + ["VMC"]
+    vmc = methods[-1]
+    assert (vmc.get("NBLOCK"), vmc.get("NSTEP"), vmc.get("NCONFIG")) == (
+        str(writer.final_vmc_nblock), str(writer.final_vmc_nstep), str(writer.final_vmc_nconfig))

@@ -1,7 +1,10 @@
 """QWalk optimizers: OPTIMIZE (variance and other objectives) and LINEAR (energy), as Writers.
 
 Both run ``repeats`` identical METHOD sections and continue from the run's own last ``.wfout``
-after ``extend`` (the Reader asks for more when the last iterations have not converged).
+after ``extend`` (the Reader asks for more when the last iterations have not converged). Then a VMC
+of the wave function handed on (QWalk samples an optimizer's ``.wfout`` in the methods after it)
+gives the element's energy: LINEAR's last ``current energy`` is that of the parameters *before* its
+last step, and OPTIMIZE measures none.
 """
 from __future__ import annotations
 
@@ -28,9 +31,19 @@ class OptimizerWriter(QWalkWriter):
     repeats: int = Field(1, ge=1, description="identical METHOD sections in a row (autogen's convention)")
     resume: bool = False
     """Start from this run's last ``.wfout`` when it exists (set by ``extend``)."""
+    final_vmc_nblock: int = Field(60, ge=0, description="blocks of a VMC of the wave function handed on, "
+                                  "after the last section: the element's energy (0: none)")
+    final_vmc_nstep: int = Field(10, ge=1, description="its steps per block")
+    final_vmc_nconfig: int = Field(100, ge=1, description="its walkers")
 
     def section_count(self) -> int:
         return self.repeats
+
+    def final_sections(self) -> list[Section]:
+        if not self.final_vmc_nblock:
+            return []
+        return [Section("METHOD", ["VMC", "NBLOCK", str(self.final_vmc_nblock), "NSTEP",
+                                   str(self.final_vmc_nstep), "NCONFIG", str(self.final_vmc_nconfig)])]
 
     def extend(self, result: ReadResult) -> None:
         super().extend(result)

@@ -253,6 +253,8 @@ def _verdict(run: RunFiles, exit_code: int | None, settings: Settings, methods: 
         head = f"{crash}: " if exit_code not in (0, None) else ""
         return _result(Verdict.failed, f"{head}nothing written (no {run.run_id}.o){quote}")
     if sig in KILLED and stopped is not None:
+        if run.kinds[stopped] == "VMC" and stopped and run.kinds[stopped - 1] in OPTIMIZERS:  # its final VMC
+            stopped = stopped - 1
         res = methods[stopped]
         need = needs[stopped]
         more = _more_iterations(run, stopped) if need is None else _more_blocks(need)
@@ -285,7 +287,10 @@ def _verdict(run: RunFiles, exit_code: int | None, settings: Settings, methods: 
 
 
 def reported_section(run: RunFiles, method: str | None) -> int | None:
+    """The last section of ``method`` (None: the last, where an optimizer's final VMC is the optimizer's)."""
     wanted = [i for i, k in enumerate(run.kinds) if method is None or k.lower() == method]
+    if method is None and len(wanted) >= 2 and run.kinds[-1] == "VMC" and run.kinds[-2] in OPTIMIZERS:
+        return wanted[-2]
     return wanted[-1] if wanted else None
 
 
@@ -310,6 +315,7 @@ def _judge_finished(run: RunFiles, methods: list[dict[str, Any]], needs: list[sa
                            more=_more_blocks(need), outputs=outputs)
         return _result(Verdict.complete, f"{where} finished: {_progress(res)}", res, outputs=outputs)
     if kind in OPTIMIZERS:
+        res = {**res, **final_vmc(run, i, methods)}
         if not converged(run, i):
             return _result(Verdict.incomplete, f"{where} finished but has not converged (last change larger "
                                                f"than {CONVERGENCE_SIGMAS:g} error bars)", res,
@@ -319,6 +325,17 @@ def _judge_finished(run: RunFiles, methods: list[dict[str, Any]], needs: list[sa
     if kind == "POSTPROCESS" and res["energy"] is None:
         return _result(Verdict.failed, f"{where} finished but {run.prefix}.json has no energy", res)
     return _result(Verdict.complete, f"{where} finished", res, outputs=outputs)
+
+
+def final_vmc(run: RunFiles, i: int, methods: list[dict[str, Any]]) -> dict[str, Any]:
+    """The numbers of the VMC right after the optimizer ending at METHOD ``i`` (the Writer's
+    ``final_vmc_nblock``): the energy of the wave function handed on, which the convergence test has not
+    seen. {} without one: LINEAR's last ``current energy`` (parameters before its last step) stays."""
+    j = i + 1
+    if j >= len(run.kinds) or run.kinds[j] != "VMC" or methods[j]["energy"] is None:
+        return {}
+    vmc = {key: value for key, value in methods[j].items() if key not in ("method", "blocks")}
+    return {**vmc, "final_vmc_blocks": methods[j]["blocks"], "energy_of": "a VMC of the final parameters"}
 
 
 def converged(run: RunFiles, i: int) -> bool:

@@ -132,6 +132,7 @@ class QWalkWriter(Writer):
         copied = self.copy_inputs(directory, inputs)
         done = self.blocks_done(directory)
         sections = [self.method_section(directory, copied, done)] * self.section_count()
+        sections += self.final_sections()
         text = ""
         if self.randomseed is not None:
             text += f"randomseed {{ {self.randomseed[0] + done} {self.randomseed[1]} }}\n"
@@ -147,6 +148,10 @@ class QWalkWriter(Writer):
     def section_count(self) -> int:
         """How many identical METHOD sections the input holds."""
         return 1
+
+    def final_sections(self) -> list[Section]:
+        """METHOD sections after the repeated one (an optimizer's VMC of what it hands on)."""
+        return []
 
     def copy_inputs(self, directory: Path, inputs: Mapping[str, Path]) -> dict[str, str]:
         """Copy the artifacts this method uses into ``directory``; return name -> file name."""
