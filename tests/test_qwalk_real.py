@@ -146,6 +146,10 @@ def test_linear_optimization_then_vmc_of_its_wfout(tmp_path: Path) -> None:
     assert result.results["final_vmc_blocks"] == linear.final_vmc_nblock and error > 0
     assert energy != result.results["iterations"][-1]["energy"]
     assert abs(energy - vmc.results["energy"]) < 4 * np.hypot(error, vmc.results["error"])
+    linear.extend(result)  # another attempt from its .wfout: its final VMC alone, not appended to the last
+    again = _run(linear, tmp_path / "linear", inputs)
+    assert again.results["final_vmc_blocks"] == linear.final_vmc_nblock, again.reason
+    assert "trialfunc { include qw.linear.wfin }" in (tmp_path / "linear" / "qw.linear").read_text()
 
 
 @pytest.mark.parametrize("name, molecule, aip", [

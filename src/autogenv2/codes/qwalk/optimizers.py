@@ -9,6 +9,7 @@ last step, and OPTIMIZE measures none.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -48,6 +49,11 @@ class OptimizerWriter(QWalkWriter):
     def extend(self, result: ReadResult) -> None:
         super().extend(result)
         self.resume = True
+
+    def write(self, directory: Path, inputs: Mapping[str, Path]) -> list[str]:
+        for suffix in (".log", ".json"):  # QWalk appends: the last attempt's final VMC, of older parameters
+            (Path(directory) / f"{self.qwalk_run}{suffix}").unlink(missing_ok=True)
+        return super().write(directory, inputs)
 
     def trialfunc(self, directory: Path, copied: dict[str, str]) -> str:
         wfout = directory / f"{self.qwalk_run}.wfout"
