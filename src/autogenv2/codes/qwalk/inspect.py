@@ -111,7 +111,7 @@ def sufficient_state(run: RunFiles, methods: list[dict[str, Any]], needs: list[N
         least = settings.limits.min_blocks
         return True, f"{where}: {used} blocks after warm-up (min_blocks={least}), {error}"
     if kind in OPTIMIZERS:
-        if i + 1 < len(run.kinds) and run.kinds[i + 1] == "VMC" and run.out.finished <= i + 1:
+        if run.final_vmc(i + 1) and run.out.finished <= i + 1:
             return False, f"METHOD {i + 2} (VMC), of the wave function {kind} hands on, did not finish"
         if converged(run, i):
             return True, f"{where}: converged (last change within {2:g} error bars)"

@@ -84,6 +84,10 @@ class RunFiles:
         spec = self.specs[i] if i < len(self.specs) else None
         return (spec.get("LABEL") if spec else None) or self.kinds[i].lower()
 
+    def final_vmc(self, i: int) -> bool:
+        """Whether METHOD ``i`` is a VMC right after an optimizer: of the wave function it hands on."""
+        return 0 < i < len(self.kinds) and self.kinds[i] == "VMC" and self.kinds[i - 1] in OPTIMIZERS
+
     def report(self, i: int) -> lp.MethodReport:
         return self.out.methods[i] if i < len(self.out.methods) else lp.MethodReport(kind=self.kinds[i])
 
@@ -253,7 +257,7 @@ def _verdict(run: RunFiles, exit_code: int | None, settings: Settings, methods: 
         head = f"{crash}: " if exit_code not in (0, None) else ""
         return _result(Verdict.failed, f"{head}nothing written (no {run.run_id}.o){quote}")
     if sig in KILLED and stopped is not None:
-        if run.kinds[stopped] == "VMC" and stopped and run.kinds[stopped - 1] in OPTIMIZERS:  # its final VMC
+        if run.final_vmc(stopped):  # the optimizer's to continue
             stopped = stopped - 1
         res = methods[stopped]
         need = needs[stopped]
@@ -289,7 +293,7 @@ def _verdict(run: RunFiles, exit_code: int | None, settings: Settings, methods: 
 def reported_section(run: RunFiles, method: str | None) -> int | None:
     """The last section of ``method`` (None: the last, where an optimizer's final VMC is the optimizer's)."""
     wanted = [i for i, k in enumerate(run.kinds) if method is None or k.lower() == method]
-    if method is None and len(wanted) >= 2 and run.kinds[-1] == "VMC" and run.kinds[-2] in OPTIMIZERS:
+    if method is None and run.final_vmc(len(run.kinds) - 1):
         return wanted[-2]
     return wanted[-1] if wanted else None
 
@@ -332,7 +336,7 @@ def final_vmc(run: RunFiles, i: int, methods: list[dict[str, Any]]) -> dict[str,
     ``final_vmc_nblock``): the energy of the wave function handed on, which the convergence test has not
     seen. {} without one: LINEAR's last ``current energy`` (parameters before its last step) stays."""
     j = i + 1
-    if j >= len(run.kinds) or run.kinds[j] != "VMC" or methods[j]["energy"] is None:
+    if not run.final_vmc(j) or methods[j]["energy"] is None:
         return {}
     vmc = {key: value for key, value in methods[j].items() if key not in ("method", "blocks")}
     return {**vmc, "final_vmc_blocks": methods[j]["blocks"], "energy_of": "a VMC of the final parameters"}
