@@ -12,7 +12,8 @@ sample more).
     python benchmarks/calibration.py --quick            # CI: 300 seeds a row, < 1 min; exit 1 if a
                                                         # published row covers < 85 % at 2σ
     python benchmarks/calibration.py                    # 2,000 seeds a row (docs/benchmarks.md)
-    python benchmarks/calibration.py --seeds 50 --real-dmc 30 --dmc-blocks 60 180   # + H2 PyQMC DMC (~6 min)
+    python benchmarks/calibration.py --seeds 50 --real-dmc 100 --dmc-blocks 60 180   # + H2 PyQMC DMC, 16
+                                                        # populations, against the exact energy (~15 min)
     python benchmarks/calibration.py --seeds 50 --real-qwalk 150   # + H2 QWalk VMC, 20/40/60 blocks (~4 min)
     python benchmarks/calibration.py --seeds 50 --real-qwalk-dmc 100 --real-vmc 100 --real-optimize 100 \
         --workdir W
@@ -252,6 +253,45 @@ def tail_rows(seeds: int) -> list[dict[str, object]]:
     return out
 
 
+def population_rows(seeds: int, groups: int = 16) -> list[dict[str, object]]:
+    """DMC in ``groups`` populations each branched on its own (DMCWriter's ``walker_groups``): per
+    population AR(1) φ = 0.5 blocks plus a slow mode, an offset constant over the run as large as the
+    blocks' whole-run error (the real runs' scatter exceeds their blocks' by about that). ``reblock``:
+    the averaged series as one population publishes it (errorbar.publish); ``published``: the
+    populations' scatter (sampling.publish)."""
+    from autogenv2.sampling import WalkerGroups, publish
+
+    out = []
+    for n in (60, 180):
+        size = ar1_error(0.5, n)
+        runs = []
+        for seed in range(seeds):
+            rng = np.random.default_rng(seed)
+            x = np.column_stack([ar1(0.5)(rng, n) for _ in range(groups)]) + rng.normal(0, size, groups)
+            runs.append(x)
+        for rule in ("reblock", "published"):
+            energy, error = [], []
+            for x in runs:
+                if rule == "reblock":
+                    pub = errorbar.publish(x.mean(axis=1))
+                    energy.append(pub.mean)
+                    error.append(pub.error)
+                else:
+                    found = publish(x.mean(axis=1), None, 0, WalkerGroups(x, np.ones(groups), True))
+                    assert found is not None
+                    energy.append(found.estimate.mean)
+                    error.append(found.estimate.error)
+            out.append(summarise(f"DMC, {groups} populations, {n} blocks", rule, np.array(energy),
+                                 np.array(error), 0.0) | {"gate": True, "stationary": True})
+    return out
+
+
+def ar1_error(phi: float, n: int) -> float:
+    """The exact standard error of the mean of n blocks of unit-variance AR(1)."""
+    k = np.arange(1, n)
+    return float(np.sqrt((1 + 2 * np.sum((1 - k / n) * phi**k)) / n))
+
+
 def print_table(table: list[dict[str, object]]) -> None:
     print(f"{'series':>34} {'rule':>9} {'N':>5} {'cov 1σ':>13} {'cov 2σ':>13} {'std/σ':>6} "
           f"{'alarm':>6} {'fail':>5}")
@@ -269,7 +309,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=None, help="seeds per synthetic row (default 2000)")
     parser.add_argument("--real-dmc", type=int, default=0, metavar="SEEDS", help="also run H2 PyQMC DMC")
     parser.add_argument("--dmc-blocks", type=int, nargs="+", default=[60])
-    parser.add_argument("--dmc-first-seed", type=int, default=0, help="first seed of the DMC runs")
+    parser.add_argument("--dmc-first-seed", type=int, default=1000, help="first seed of the DMC runs")
+    parser.add_argument("--dmc-groups", type=int, default=16,
+                        help="DMC populations (DMCWriter walker_groups; 0: one population, pyq.DMC)")
     parser.add_argument("--real-qwalk", type=int, default=0, metavar="SEEDS", help="also run H2 QWalk VMC")
     parser.add_argument("--qwalk-blocks", type=int, nargs="+", default=[20, 40, 60])
     parser.add_argument("--real-qwalk-dmc", type=int, default=0, metavar="SEEDS",
@@ -286,9 +328,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"synthetic: {seeds} seeds a row; truth 0; 'alarm': how often the equilibration check fired "
           "(a false alarm, except on rows marked *)")
     table = [r for row in rows() for r in run_row(row, seeds)] + tail_rows(seeds) + optimization_rows(seeds)
+    table += population_rows(seeds)
     if args.real_dmc:
-        from calibration_real import real_dmc_rows
-        table += real_dmc_rows(args.real_dmc, args.dmc_blocks, args.workdir, first_seed=args.dmc_first_seed)
+        from calibration_real import real_dmc_population_rows, real_dmc_rows
+        if args.dmc_groups:
+            table += real_dmc_population_rows(args.real_dmc, args.dmc_blocks, args.workdir, args.dmc_groups,
+                                              args.dmc_first_seed)
+        else:
+            table += real_dmc_rows(args.real_dmc, args.dmc_blocks, args.workdir,
+                                   first_seed=args.dmc_first_seed)
     if args.real_qwalk:
         from calibration_real import real_qwalk_rows
         table += real_qwalk_rows(args.real_qwalk, args.qwalk_blocks, args.workdir,

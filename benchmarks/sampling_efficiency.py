@@ -27,6 +27,7 @@ and every seed's run (a second estimate pooled over all walker groups is printed
 
     python benchmarks/sampling_efficiency.py --groups 1 --neff 1000 3000 10000    # block series, ~2 min
     python benchmarks/sampling_efficiency.py --groups 32 --neff 391 1000 --phi 0 0.5  # walker groups, ~2 min
+    python benchmarks/sampling_efficiency.py --groups 16 --populations --neff 391 1000 --phi 0 0.5  # DMC
     python benchmarks/sampling_efficiency.py --real --real-seeds 50 --groups 32 --neff 1000 --phi 0.5 \\
         --seeds 2                                                   # + real PyQMC, ~12 min
 """
@@ -125,8 +126,9 @@ class AR1:
     variance G (walker groups), whose mean is a unit-variance AR(1) block series.
     """
 
-    def __init__(self, phi: float, seed: int, groups: int = 1) -> None:
+    def __init__(self, phi: float, seed: int, groups: int = 1, populations: bool = False) -> None:
         self.phi, self.groups, self.rng = phi, groups, np.random.default_rng(seed)
+        self.populations = populations
         self.x = np.empty((0, groups))
 
     def extend_to(self, n: int) -> np.ndarray | WalkerGroups:
@@ -142,16 +144,17 @@ class AR1:
             self.x = np.concatenate([self.x, new])
         if self.groups == 1:
             return self.x[:, 0]
-        return WalkerGroups(self.x * np.sqrt(self.groups), np.ones(self.groups))
+        return WalkerGroups(self.x * np.sqrt(self.groups), np.ones(self.groups), self.populations)
 
 
-def synthetic_case(args: tuple[str, float, int, int, int, int, float, int]) -> dict[str, float | str]:
-    rule, phi, neff, factor, seeds, attempts, confidence, groups = args
+def synthetic_case(args: tuple[str, float, int, int, int, int, float, int, bool]) -> dict[str, float | str]:
+    rule, phi, neff, factor, seeds, attempts, confidence, groups, populations = args
     tau = (1 + phi) / (1 - phi)
     target = ar1_true_error(phi, int(neff * tau))
     needed = ar1_needed(phi, target)
     n0 = max(needed // factor, 8)
-    results = [control_loop(AR1(phi, seed, groups).extend_to, n0, target, attempts, confidence=confidence)
+    results = [control_loop(AR1(phi, seed, groups, populations).extend_to, n0, target, attempts,
+                            confidence=confidence)
                if rule == "new" else baseline_loop(AR1(phi, seed).extend_to, n0, target, attempts)
                for seed in range(seeds)]
     ns = np.array([r.n for r in results])
@@ -321,6 +324,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--groups", type=int, nargs="+", default=[1, 32],
                    help="walker groups the Reader sees (1: the block series only, as for QWalk and DMC; "
                    "32: PyQMC VMC's default)")
+    p.add_argument("--populations", action="store_true",
+                   help="the groups are DMC populations (their scatter is the error: PyQMC DMCWriter)")
     p.add_argument("--factor", type=int, default=10, help="truly needed ÷ blocks of the first run")
     p.add_argument("--attempts", type=int, default=8, help="maximum number of runs")
     p.add_argument("--confidence", type=float, nargs="+", default=[0.95],
@@ -353,10 +358,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.confidence_first = args.confidence[0]
     os.environ["OMP_NUM_THREADS"] = "1"
     start = time.perf_counter()
-    cases = [("new", phi, neff, args.factor, args.seeds, args.attempts, c, g)
+    cases = [("new", phi, neff, args.factor, args.seeds, args.attempts, c, g, args.populations and g > 1)
              for g in args.groups for c in args.confidence for phi in args.phi for neff in args.neff]
     if args.baseline:
-        cases += [("baseline", phi, neff, args.factor, args.seeds, args.attempts, 0.0, 1)
+        cases += [("baseline", phi, neff, args.factor, args.seeds, args.attempts, 0.0, 1, False)
                   for phi in args.phi for neff in args.neff]
     with Pool(args.processes) as pool:
         rows = pool.map(synthetic_case, cases)

@@ -6,8 +6,8 @@ from pathlib import Path
 import h5py
 import pytest
 
-from autogenv2 import Job, Plan, Step, watch
-from autogenv2.errorbar import publish
+from autogenv2 import Job, Plan, Step, stats, watch
+from autogenv2.codes.pyqmc.reader import read_walker_groups
 from autogenv2.runners.base import Resources
 from autogenv2.states import State
 from autogenv2.status import JobStatus
@@ -67,11 +67,16 @@ def test_walltime_kill_is_progress_and_blocks_merge(tmp_path: Path) -> None:
     assert len(killed) >= 1 and len(dmc.attempts) >= 2, f"walltime {walltime} s: {dmc.attempts}"
     blocks = [a.blocks for a in dmc.attempts]
     assert blocks == sorted(blocks) and blocks[-1] == nblocks, blocks
-    with h5py.File(tmp_path / "j" / "dmc" / "dmc.hdf5", "r") as handle:
+    path = tmp_path / "j" / "dmc" / "dmc.hdf5"
+    with h5py.File(path, "r") as handle:
         assert list(handle["block"][()]) == list(range(nblocks)), "no block lost or repeated"
-        # the published error (issue 14: errorbar.publish); pyblock's choice stays as error_reblocked
-        merged = publish(handle["energytotal"][()].real, handle["weight"][()], warmup=dmc.result["warmup"])
-    assert dmc.result["energy"] == pytest.approx(merged.mean, abs=1e-12)
+        assert handle["energygroups"].shape == (nblocks, 16), "each population's blocks merge too"
+    # the published error (issue 14): the scatter of the 16 populations over all merged blocks
+    populations = read_walker_groups(path, 200, nblocks)
+    assert populations is not None and populations.populations
+    warmup = dmc.result["warmup"]
+    assert dmc.result["energy"] == pytest.approx(populations.series()[warmup:].mean(), abs=1e-12)
+    merged = stats.precision_walkers(populations.means, populations.sizes, warmup, populations=True)
     assert dmc.result["error"] == pytest.approx(merged.error, abs=1e-12)
     assert abs(dmc.result["energy"] - (-1.17447)) < 4 * dmc.result["error"] + 0.003  # exact H2, timestep bias
 

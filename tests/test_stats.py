@@ -415,6 +415,30 @@ def test_walker_error_states_more_noise_for_heavy_tailed_data() -> None:
     assert np.mean(stated) > 0.55 * np.std(ratios)
 
 
+def test_dmc_populations_always_take_their_scatter_which_covers_a_slow_mode(monkeypatch: pytest.MonkeyPatch
+                                                                           ) -> None:
+    """8 populations of 60 blocks: AR(1) φ = 0.5 plus a slow mode, an offset per population
+    1.5× the blocks' whole-run error and constant over the run (the shape of PyQMC DMC's long memory). The
+    window, pooled over the groups, cannot see it (2σ coverage far below 95 %); the populations' scatter
+    (G − 1 = 7 dof) covers it at its stated rate, with the noise of 7 dof."""
+    n, groups, seeds = 60, 8, 400
+    z_window, z_populations, dof = [], [], []
+    monkeypatch.setattr(stats, "SHORT_WINDOW", 10.0)  # VMC's groups: the window alone, never the scatter
+    for seed in range(seeds):
+        rng = np.random.default_rng(seed)
+        x = ar1_columns(0.5, n, groups, seed) + rng.normal(0.0, 1.5 * ar1_exact_error(0.5, n), groups)
+        window = stats.precision_walkers(x)
+        populations = stats.precision_walkers(x, populations=True)
+        assert populations.error == stats.between_groups_error(x.mean(axis=0), np.ones(groups))
+        z_window.append(abs(x.mean()) / window.error)
+        z_populations.append(abs(x.mean()) / populations.error)
+        dof.append(1 / (2 * populations.relative**2))
+    assert np.mean(np.array(z_window) <= 2) < 0.85, np.mean(np.array(z_window) <= 2)
+    covered1, covered2 = np.mean(np.array(z_populations) <= 1), np.mean(np.array(z_populations) <= 2)
+    assert 0.62 < covered1 < 0.76 and 0.91 < covered2 < 0.98, (covered1, covered2)
+    assert np.median(dof) == pytest.approx(7.0)
+
+
 def test_short_walker_group_runs_take_the_scatter_of_the_group_means(monkeypatch: pytest.MonkeyPatch) -> None:
     """15 blocks of 32 groups of AR(1) φ = 0.5 (τ = 3 blocks): the window reaches over half the series,
     where centring takes out what it should sum (real PyQMC VMC: 87 % at 2σ); the groups' run means

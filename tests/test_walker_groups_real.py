@@ -123,12 +123,12 @@ def test_walltime_killed_vmc_to_a_target_error_merges_its_groups(tmp_path: Path)
 
 
 def test_writers_ask_for_groups_only_where_walkers_are_independent(tmp_path: Path) -> None:
-    """VMC and OPTIMIZE (each iteration's VMC): min(walker_groups, nconfig); DMC (branching couples
-    walkers): none."""
+    """VMC and OPTIMIZE (each iteration's VMC): min(walker_groups, nconfig); DMC (branching couples the
+    walkers of a population): populations each branched on its own (tests/test_dmc_populations_real.py)."""
     from autogenv2.codes.pyqmc.writer import DMCWriter, OptimizeWriter
     chk = tmp_path / "mf.chk"
     for writer, groups in [(VMCWriter(nconfig=10), 10), (VMCWriter(nconfig=500), 32),
-                           (VMCWriter(nconfig=500, walker_groups=0), 0), (DMCWriter(), None),
+                           (VMCWriter(nconfig=500, walker_groups=0), 0), (DMCWriter(), 16),
                            (OptimizeWriter(), 32), (OptimizeWriter(nconfig=20), 20),
                            (OptimizeWriter(walker_groups=0), 0)]:
         writer.write(tmp_path, {"chkfile": chk})

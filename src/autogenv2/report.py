@@ -336,9 +336,11 @@ def render_html(root: Path, sections: list[Any], summary: list[list[str]]) -> st
               "text-align:right}th{background:#eee}img{max-width:100%}</style></head><body>"),
              (f"<h1>QMC report</h1><p>Results under <code>{where}</code>. "
               "Energies in Hartree; error bars are the published one standard error: PyQMC VMC from its "
-              "walker groups, DMC and QWalk from their blocks (reblocked where they are correlated, else "
-              "the plain standard error, times a small-sample factor), optimizations PyQMC's "
-              "per-iteration error (scaled by the trace's scatter where that is larger).</p>")]
+              "walker groups, PyQMC DMC from the scatter of its independent populations, QWalk (and a "
+              "DMC of one population) from their blocks (reblocked where they are correlated, else "
+              "the plain standard error, times a small-sample factor), optimizations from a VMC of the "
+              "parameters handed on (or the last iteration's walker groups, scaled by the trace's "
+              "scatter where that is larger).</p>")]
     for section in sections:
         parts.append(f"<h2>{html.escape(section.title)}</h2>")
         parts += [f"<p>{html.escape(note)}</p>" for note in section.notes]

@@ -65,10 +65,12 @@ class Limits:
 
 @dataclass(frozen=True)
 class WalkerGroups:
-    """Block means (blocks × G) of G groups of independent walkers, and each group's walker count."""
+    """Block means (blocks × G) of G groups of independent walkers, and each group's walker count;
+    ``populations``: DMC populations, each branched on its own (their weighted block energies)."""
 
     means: np.ndarray
     sizes: np.ndarray
+    populations: bool = False
 
     def series(self) -> np.ndarray:
         """The block series over all walkers (each group weighted by its walkers)."""
@@ -105,19 +107,23 @@ def publish(energy: np.ndarray, weights: np.ndarray | None, warmup: int, walkers
     samples, where the code records it (QWalk), for :func:`errorbar.tail_floor`. With ``walkers``
     (VMC's block means of independent walker groups) the error bar published and planned with is
     :func:`stats.precision_walkers`, about √G times surer of itself than any error of the one averaged
-    series; the reblocked one stays beside it.
+    series; the reblocked one stays beside it. DMC populations publish the mean of their block energies
+    (``energy`` and ``weights`` serve the health check), the mean their scatter is the error of.
     """
     if energy.size - warmup < 1:
         return None
+    series, series_weights = energy, weights
+    if walkers is not None and walkers.populations:
+        series, series_weights = walkers.series(), None
     with np.errstate(all="ignore"):
-        pub = errorbar.publish(energy, weights, warmup=warmup, sample_variance=sample_variance)
+        pub = errorbar.publish(series, series_weights, warmup=warmup, sample_variance=sample_variance)
         est, quality = pub.estimate, pub.results()
         if walkers is None:
             prec = stats.precision(energy, weights, warmup=warmup)
         else:
-            prec = stats.precision_walkers(walkers.means, walkers.sizes, warmup=warmup)
-            quality = {"error_reblocked": pub.reblocked,
-                       "error_method": f"{walkers.means.shape[1]} walker groups"}
+            prec = stats.precision_walkers(walkers.means, walkers.sizes, warmup, walkers.populations)
+            kind = "DMC populations" if walkers.populations else "walker groups"
+            quality = {"error_reblocked": pub.reblocked, "error_method": f"{walkers.means.shape[1]} {kind}"}
             if math.isfinite(prec.error):
                 est = replace(est, error=prec.error, reliable=prec.reliable)
                 quality |= errorbar.from_precision(prec)

@@ -245,7 +245,8 @@ def precision(data: ArrayLike, weights: ArrayLike | None = None, warmup: int = 0
     return _windowed(_autocovariance(y[:, None]), n)
 
 
-def precision_walkers(groups: ArrayLike, sizes: ArrayLike | None = None, warmup: int = 0) -> Precision:
+def precision_walkers(groups: ArrayLike, sizes: ArrayLike | None = None, warmup: int = 0,
+                      populations: bool = False) -> Precision:
     """Windowed error of the mean over all walkers, from the block means of independent walker groups.
 
     ``groups`` is (blocks, G): column g holds the block averages of ``sizes[g]`` walkers (default
@@ -253,7 +254,11 @@ def precision_walkers(groups: ArrayLike, sizes: ArrayLike | None = None, warmup:
     so pooling it over the G columns knows the error about √G times better than the one series of
     their average does (relative noise √((2M+1)/(2·N·G)) for Gaussian data). Local energies are
     heavy-tailed, so the noise stated is the larger of that and the scatter of the G groups' own
-    windowed sums. Not for DMC: branching couples walkers.
+    windowed sums. One DMC population couples its walkers by branching; ``populations``: the groups are
+    DMC populations each branched on its own, independent chains whose energy keeps a memory longer
+    than a run's window finds (docs/benchmarks.md "PyQMC DMC: populations"), so the error is always
+    the scatter of their run means (:func:`between_groups_error`), and only that: it is unbiased, and a
+    maximum with the window's would widen it (8 populations of 60 blocks: std/σ 0.86 instead of 0.94).
     """
     x = np.asarray(groups, dtype=float)
     if x.ndim != 2:
@@ -268,6 +273,9 @@ def precision_walkers(groups: ArrayLike, sizes: ArrayLike | None = None, warmup:
     # scaled so every column has the per-walker variance; the mean over walkers has it ÷ Σ sizes
     y = (x - x.mean(axis=0)) * np.sqrt(size)
     prec = _windowed(_autocovariance(y), n, walkers=float(size.sum()), window_c=WALKER_WINDOW_C)
+    if ngroups >= 2 and populations:  # the scatter alone, with its own noise (G − 1 dof); no window needed
+        return replace(prec, error=between_groups_error(x.mean(axis=0), size),
+                       relative=1.0 / math.sqrt(2.0 * (ngroups - 1)), reliable=True)
     if ngroups < 2 or (2 * prec.window + 1) <= SHORT_WINDOW * n:
         return prec
     return _between_groups(x, size, prec)

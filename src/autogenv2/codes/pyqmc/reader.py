@@ -53,7 +53,7 @@ class MCReader(SamplingReader):
         try:
             energy, weights = read_blocks(path)
             walkers = None
-            if params.get("walker_groups"):  # VMC written by us; None for a file begun without them
+            if params.get("walker_groups"):  # written by us; None for a file begun without them
                 walkers = read_walker_groups(path, int(params["options"]["nconfig"]), energy.size)
             if walkers is not None:  # a kill between the two writes of a block: drop the partial one
                 energy = energy[:walkers.means.shape[0]]
@@ -64,7 +64,7 @@ class MCReader(SamplingReader):
         requested = int(params.get("total_blocks", params["options"]["nblocks"]))
         read = self.judge(energy, weights, requested, params["output"], walkers)
         read.results.update(read_twist(directory))
-        if weights is not None:  # DMC
+        if weights is not None and walkers is None:  # DMC of one population
             mark_dmc_error(read.results)
         return read
 
@@ -82,12 +82,15 @@ class MCReader(SamplingReader):
 
 DMC_SLOW_MODE = ("PyQMC DMC blocks (0.1 au) are correlated over longer than one run's blocks show: 101 "
                  "fresh H2 runs of 60 and 180 blocks covered 87 % and 90 % at 2σ, std/σ 1.11 "
-                 "(docs/benchmarks.md 'Calibration'); a trusted error needs the scatter of independent runs")
-"""Why a PyQMC DMC error bar is published with ``reliable = false`` (see :func:`mark_dmc_error`)."""
+                 "(docs/benchmarks.md 'Calibration'); a trusted error needs independent populations "
+                 "(walker_groups, 16 by default; this run has one)")
+"""Why a PyQMC DMC error bar of one population is published with ``reliable = false``
+(see :func:`mark_dmc_error`)."""
 
 
 def mark_dmc_error(results: dict[str, Any]) -> None:
-    """Publish a PyQMC DMC error bar as not reliable, with the reason; the number is kept, the run goes on.
+    """Publish the error bar of a PyQMC DMC of one population (``walker_groups = 0``, or a file begun
+    without populations) as not reliable, with the reason; the number is kept, the run goes on.
 
     Measured (benchmarks/calibration_real.py, H2, τ = 0.02, 200 walkers, 35 tuning + 101 fresh seeds):
     the block energies' autocorrelation has a long tail (τ from the runs' scatter 3.3 blocks over 60,
@@ -132,22 +135,30 @@ def group_sizes(nconfig: int, groups: int) -> np.ndarray:
 
 
 def read_walker_groups(path: Path, nconfig: int, blocks: int) -> WalkerGroups | None:
-    """VMC's ``energygroups`` (written by our run.py), or None when the file has none."""
+    """VMC's ``energygroups`` (written by our run.py), or None when the file has none. A DMC's are each
+    population's Σ w·E per block, with its Σ w in ``energygroupweight``: their ratio is its energy."""
     with h5py.File(path, "r") as handle:
         if "energygroups" not in handle:
             return None
         means = np.asarray(handle["energygroups"][()], dtype=float)
-    return walker_groups(means, nconfig, blocks)
+        weight = (np.asarray(handle["energygroupweight"][()], dtype=float)
+                  if "energygroupweight" in handle else None)
+    if weight is None:
+        return walker_groups(means, nconfig, blocks)
+    n = min(len(means), len(weight))  # a kill between PyQMC's appends of one block: drop the partial one
+    if weight.shape[1:] != means.shape[1:] or np.any(weight[:n] <= 0):
+        raise ValueError(f"energygroupweight has shape {weight.shape}, expected {means.shape}, all > 0")
+    return walker_groups(means[:n] / weight[:n], nconfig, blocks, populations=True)
 
 
-def walker_groups(means: np.ndarray, nconfig: int, blocks: int) -> WalkerGroups:
+def walker_groups(means: np.ndarray, nconfig: int, blocks: int, populations: bool = False) -> WalkerGroups:
     """A (blocks, G) ``energygroups`` array with its group sizes; ValueError for another shape.
 
     Group g holds the g-th of ``numpy.array_split(walkers, G)``, so its size follows from nconfig.
     """
     if means.ndim != 2 or not 1 <= means.shape[1] <= nconfig:
         raise ValueError(f"energygroups has shape {means.shape}, expected (blocks, ≤ {nconfig})")
-    return WalkerGroups(means[:blocks], group_sizes(nconfig, means.shape[1]))
+    return WalkerGroups(means[:blocks], group_sizes(nconfig, means.shape[1]), populations)
 
 
 class OptimizeReader(Reader):
