@@ -92,3 +92,22 @@ def test_the_writer_asks_for_populations_of_at_least_ten_walkers(tmp_path: Path)
                            (DMCWriter(walker_groups=0), 0), (DMCWriter(walker_groups=8, nconfig=400), 8)]:
         writer.write(tmp_path, {"chkfile": tmp_path / "mf.chk"})
         assert json.loads((tmp_path / "params.json").read_text())["walker_groups"] == groups
+
+
+def test_a_continued_dmc_keeps_the_populations_it_was_begun_with(chkfile: Path, tmp_path: Path) -> None:
+    """A file begun with one population continues with one (and keeps its mark); a file begun with 4
+    populations continues with 4 when the Writer asks for 2: each block's columns stay one population's."""
+    one, four = tmp_path / "one", tmp_path / "four"
+    run_pyqmc(one, chkfile, DMCWriter(nconfig=42, nblocks=8, seed=3, walker_groups=0))
+    run_pyqmc(one, chkfile, DMCWriter(nconfig=42, nblocks=14, seed=3, walker_groups=4))
+    run_pyqmc(four, chkfile, DMCWriter(nconfig=42, nblocks=8, seed=3, walker_groups=4))
+    run_pyqmc(four, chkfile, DMCWriter(nconfig=42, nblocks=14, seed=3, walker_groups=2))
+    with h5py.File(one / "dmc.hdf5", "r") as handle:
+        assert "energygroups" not in handle and len(handle["energytotal"]) == 14
+    with h5py.File(four / "dmc.hdf5", "r") as handle:
+        assert handle["energygroups"].shape == (14, 4) and len(handle["energytotal"]) == 14
+    read_one = MCReader(warmup=2).read(one, 0)
+    assert read_one.results["error_method"] == "blocks"
+    assert DMC_SLOW_MODE in read_one.results["unreliable_reason"]
+    found = read_walker_groups(four / "dmc.hdf5", 42, 14)
+    assert found is not None and found.means.shape == (14, 4)

@@ -13,7 +13,8 @@ done, groups = 0, P.get("walker_groups", 0)
 if os.path.exists(P["output"]):
     with h5py.File(P["output"], "r") as f:
         done = len(f[P["counter"]]) if P["counter"] in f else 0
-        groups = groups if "energygroups" in f else 0  # a file begun without them continues without them
+        # a file continues with the groups it was begun with (none, or its own number of them)
+        groups = f["energygroups"].shape[-1] if "energygroups" in f else 0
 np.random.seed(P["seed"] + done)
 import pyqmc.api as pyq
 from pyqmc.method import linemin
@@ -109,8 +110,7 @@ elif P["method"] == "OPTIMIZE" and groups:
             return steps.reshape(nblocks, -1, self.groups).mean(axis=1)
 
 
-    setup = {{key: kws.pop(key) for key in ("nconfig", "load_parameters", "S", "jastrow_kws", "slater_kws")
-             if key in kws}}
+    setup = {{key: kws.pop(key) for key in SETUP if key in kws}}
     wf, configs, gradient = initialize_qmc_objects(P["chkfile"], opt_wf=True, **setup)
     gradient = GroupedGradient(gradient, groups)
     nblocks, write = kws["vmcoptions"]["nblocks"], linemin.opt_hdf
