@@ -46,6 +46,18 @@ if wavefunction and not (P["method"] == "OPTIMIZE" and os.path.exists(P["output"
 SETUP = ("nconfig", "load_parameters", "S", "jastrow_kws", "slater_kws")
 
 
+class Delegating:
+    """A wrapper of PyQMC's energy accumulator: what it does not define, the accumulator answers."""
+
+    def __init__(self, energy):
+        self.energy = energy
+
+    def __getattr__(self, name):
+        if name == "energy":  # not set yet: no recursion
+            raise AttributeError(name)
+        return getattr(self.energy, name)
+
+
 class GroupedEnergy:
     """The energy accumulator, plus each block's mean total energy of `groups` sets of walkers."""
 
@@ -69,16 +81,10 @@ if P["method"] == "VMC" and groups:
     accumulators["energy"] = GroupedEnergy(accumulators["energy"], groups)
     vmc(wf, configs, accumulators=accumulators, hdf_file=P["output"], **kws)
 elif P["method"] == "OPTIMIZE" and groups:
-    class Recorded:
+    class Recorded(Delegating):
         """The energy accumulator, keeping the per-walker total energies of its last call."""
 
-        def __init__(self, energy):
-            self.energy, self.last = energy, None
-
-        def __getattr__(self, name):
-            if name in ("energy", "last"):
-                raise AttributeError(name)
-            return getattr(self.energy, name)
+        last = None
 
         def __call__(self, configs, wf):
             values = self.energy(configs, wf)
@@ -127,26 +133,19 @@ elif P["method"] == "DMC" and groups:  # `groups` populations, each branched on 
 
     nconfig = kws["nconfig"]
     parts = np.array_split(np.arange(nconfig), groups)
+    member = np.zeros((nconfig, groups))  # 1 where walker i is in population g
+    for g, part in enumerate(parts):
+        member[part, g] = 1.0
 
-    class PopulationEnergy:
+    class PopulationEnergy(Delegating):
         """The energy accumulator, plus each walker's total energy and a 1 in its population's column:
         PyQMC's weighted step average of these is each population's Σ w·E and Σ w (``energygroups``,
         ``energygroupweight``), so their ratio is that population's block energy."""
 
-        def __init__(self, energy):
-            self.energy, self.member = energy, np.zeros((nconfig, groups))
-            for g, part in enumerate(parts):
-                self.member[part, g] = 1.0
-
-        def __getattr__(self, name):
-            if name in ("energy", "member"):
-                raise AttributeError(name)
-            return getattr(self.energy, name)
-
         def __call__(self, configs, wf):
             values = self.energy(configs, wf)
-            values["groups"] = self.member * np.real(values["total"])[:, None]
-            values["groupweight"] = self.member.copy()
+            values["groups"] = member * np.real(values["total"])[:, None]
+            values["groupweight"] = member.copy()
             return values
 
 
