@@ -42,7 +42,8 @@ def timestep_root(tmp_path: Path) -> Path:
     scf = element("scf", "rhf", {"atom": "H 0 0 0; H 0 0 1.4"}, {"energy": -1.1287}, "pyscf")
     write_job(root, "h2", [scf,
                            element("opt", "optimize", {"max_iterations": 4},
-                                   {"energy": -1.168, "error": 0.001, "energy_trace": trace}),
+                                   {"energy": -1.1702, "error": 0.0009, "energy_trace": trace,
+                                    "energy_of": "a VMC of the final parameters"}),
                            *dmc])
     return root
 
@@ -64,6 +65,10 @@ def test_timestep_extrapolation_matches_numpy_polyfit(timestep_root: Path, tmp_p
     assert f"{fits['linear']['value']:.6f}" in page and f"{fits['quadratic']['error']:.6f}" in page
     assert "src='timestep_h2.png'" in page and "<img src='/" not in page
     assert numbers["optimization"][0]["energy"] == [-1.13, -1.15, -1.16, -1.168]
+    # the energy published is a VMC of the final parameters, not the last iteration's: shown apart
+    assert numbers["optimization"][0]["published"] == {
+        "energy": -1.1702, "error": 0.0009, "energy_of": "a VMC of the final parameters"}
+    assert "published: a VMC of the final parameters" in page and "-1.170200" in page
 
 
 def test_three_timesteps_give_linear_fit_only(tmp_path: Path) -> None:

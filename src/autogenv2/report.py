@@ -249,9 +249,11 @@ def bond_length(atom: str) -> float | None:
     return round(float(np.linalg.norm(coords[0] - coords[1])), 10)
 
 
-def optimization_traces(runs: list[Run]) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """(label, energy, error) per iteration of every run whose Reader gives an ``iteration_trace``
-    (PyQMC optimizations, QWalk LINEAR)."""
+def optimization_traces(runs: list[Run]) -> list[tuple[str, np.ndarray, np.ndarray, dict[str, Any]]]:
+    """(label, energy, error, published) per iteration of every run whose Reader gives an
+    ``iteration_trace`` (PyQMC optimizations, QWalk LINEAR). ``published``: the energy, error and
+    ``energy_of`` the run published when that is not an iteration's (a VMC of the final parameters),
+    else {}."""
     traces = []
     for run in runs:
         classes = _classes(run.code, run.method) if run.method in OPTIMIZERS else None
@@ -259,8 +261,11 @@ def optimization_traces(runs: list[Run]) -> list[tuple[str, np.ndarray, np.ndarr
         if not callable(trace):
             continue
         energy, error = trace(run.result, run.outputs)
+        keys = ("energy", "error", "energy_of") if "energy_of" in run.result else ()
+        published: dict[str, Any] = {key: run.result[key] for key in keys if key in run.result}
         if energy.size:
-            traces.append((run.label, np.asarray(energy, dtype=float), np.asarray(error, dtype=float)))
+            traces.append((run.label, np.asarray(energy, dtype=float), np.asarray(error, dtype=float),
+                           published))
     return traces
 
 

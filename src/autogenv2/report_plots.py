@@ -156,20 +156,30 @@ def _kpoint(k: Any) -> str:
     return "(" + ", ".join(f"{v:.3f}" for v in k) + ")" if k else ""
 
 
-def optimization_section(traces: list[tuple[str, np.ndarray, np.ndarray]], out: Path) -> Section:
-    """VMC energy per optimization iteration, all optimizations in one figure."""
+def optimization_section(traces: list[tuple[str, np.ndarray, np.ndarray, dict[str, Any]]],
+                         out: Path) -> Section:
+    """VMC energy per optimization iteration, all optimizations in one figure; where a run published
+    another energy than its last iteration's (a VMC of the final parameters), that one as a square one
+    step after the last iteration, and as the table's last row."""
     section = Section("optimization", "Wave-function optimization")
     if not traces:
         return section
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for label, energy, error in traces:
+    for label, energy, error, published in traces:
         iterations = np.arange(energy.size)
-        ax.errorbar(iterations, energy, yerr=np.nan_to_num(error), fmt="o-", capsize=2, label=label)
+        line = ax.errorbar(iterations, energy, yerr=np.nan_to_num(error), fmt="o-", capsize=2, label=label)
         # a trace read from a file being written may hold one error fewer than energies: rows of both
         rows = [[str(i), _fmt(e), _fmt(s)] for i, e, s in zip(iterations, energy, error, strict=False)]
+        numbers: dict[str, Any] = {"label": label, "energy": energy.tolist(), "error": error.tolist()}
+        if "energy" in published:
+            value, sigma = float(published["energy"]), float(published.get("error") or np.nan)
+            ax.errorbar([energy.size], [value], yerr=[np.nan_to_num(sigma)], fmt="s", capsize=3,
+                        color=line[0].get_color(), label=f"{label}: {published['energy_of']} (published)")
+            rows.append([f"published: {published['energy_of']}", _fmt(value), _fmt(sigma)])
+            numbers["published"] = published
         section.tables.append(([f"{label}: iteration", "energy (Ha)", "error (Ha)"], rows))
-        section.numbers.append({"label": label, "energy": energy.tolist(), "error": error.tolist()})
+        section.numbers.append(numbers)
     ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
     ax.set_xlabel("optimization iteration")
     ax.set_ylabel("VMC energy (Ha)")
