@@ -123,7 +123,7 @@ def real_dmc_population_rows(seeds: int, lengths: list[int], workdir: Path | Non
     :func:`sampling.publish` with the populations) on its first 5 + n blocks, for n in ``lengths``.
     Truth: the exact energy (H2 is nodeless; the τ = 0.02 error measured +0.06 ± 0.15 mHa over 136
     single-population runs). Also prints the mean deviation: a population-size bias would show there."""
-    from autogenv2.codes.pyqmc.reader import read_walker_groups
+    from autogenv2.codes.pyqmc.reader import POPULATION_SHIFT_LIMIT, read_walker_groups
     from autogenv2.codes.pyqmc.writer import DMCWriter
     from autogenv2.sampling import WalkerGroups, publish
 
@@ -152,9 +152,12 @@ def real_dmc_population_rows(seeds: int, lengths: list[int], workdir: Path | Non
         energy = [p.estimate.mean for p in pubs if p is not None]
         error = [p.estimate.error for p in pubs if p is not None]
         dev = np.array(energy) - H2_EXACT
+        shift = np.array([p.quality["population_shift"] / p.estimate.error for p in pubs if p is not None])
         print(f"real: {groups} populations, {blocks} blocks: mean E − exact {dev.mean() * 1e6:+.0f} ± "
               f"{dev.std(ddof=1) / np.sqrt(dev.size) * 1e6:.0f} µHa; flagged "
-              f"{sum(not p.quality['reliable'] for p in pubs if p is not None)} of {len(pubs)}", flush=True)
+              f"{sum(not p.quality['reliable'] for p in pubs if p is not None)} of {len(pubs)}; "
+              f"population_shift/σ median {np.median(shift):+.3f}, largest {np.abs(shift).max():.3f}, "
+              f"over {POPULATION_SHIFT_LIMIT}: {np.sum(np.abs(shift) > POPULATION_SHIFT_LIMIT)}", flush=True)
         table.append(_row(f"PyQMC DMC H2, {blocks} blocks, {groups} populations", "published", energy, error,
                           H2_EXACT, 0.0))
     return table

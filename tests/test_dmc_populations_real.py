@@ -11,7 +11,13 @@ import numpy as np
 import pytest
 
 from autogenv2 import stats
-from autogenv2.codes.pyqmc.reader import DMC_SLOW_MODE, MCReader, read_walker_groups
+from autogenv2.codes.pyqmc.reader import (
+    DMC_SLOW_MODE,
+    POPULATION_SHIFT_LIMIT,
+    MCReader,
+    mark_small_populations,
+    read_walker_groups,
+)
 from autogenv2.codes.pyqmc.script import SCRIPT
 from autogenv2.codes.pyqmc.writer import DMCWriter
 from autogenv2.states import Verdict
@@ -47,7 +53,13 @@ def test_the_published_error_is_the_populations_scatter(dmc_run: Path) -> None:
     found = read_walker_groups(dmc_run / "dmc.hdf5", 42, 30)
     assert found is not None
     runs = found.means[5:].mean(axis=0)
-    assert read.results["energy"] == pytest.approx(runs @ found.sizes / 42, abs=1e-12)
+    with h5py.File(dmc_run / "dmc.hdf5", "r") as handle:  # the all-walker mean, as PyQMC weights it
+        total, weight = np.real(handle["energytotal"][5:]), handle["weight"][5:]
+    assert read.results["energy"] == pytest.approx(np.sum(total * weight) / np.sum(weight), abs=1e-12)
+    # the shift combing each population on its own made: small against the error for H2
+    shift = runs @ found.sizes / 42 - read.results["energy"]
+    assert read.results["population_shift"] == pytest.approx(shift, abs=1e-12)
+    assert shift != 0 and abs(shift) < POPULATION_SHIFT_LIMIT * read.results["error"]
     between = stats.between_groups_error(runs, found.sizes)
     published = stats.precision_walkers(found.means, found.sizes, 5, populations=True)
     assert read.results["error"] == published.error == between
@@ -111,3 +123,17 @@ def test_a_continued_dmc_keeps_the_populations_it_was_begun_with(chkfile: Path, 
     assert DMC_SLOW_MODE in read_one.results["unreliable_reason"]
     found = read_walker_groups(four / "dmc.hdf5", 42, 14)
     assert found is not None and found.means.shape == (14, 4)
+
+
+def test_populations_whose_own_energies_move_the_estimate_mark_the_error_unreliable() -> None:
+    """A shift over POPULATION_SHIFT_LIMIT σ: not reliable, the figures and the fix in the reason (the
+    error itself stays); one under it leaves the error as it was."""
+    results = {"energy": -1.1740, "error": 0.001, "population_shift": 0.0006, "reliable": True}
+    mark_small_populations(results, 12)
+    assert results["reliable"] is False and results["error"] == 0.001
+    assert "+0.60 mHa (0.60σ)" in results["unreliable_reason"]
+    reason = results["unreliable_reason"]
+    assert "populations of 12 walkers" in reason and "nconfig" in reason
+    fine = {"energy": -1.1740, "error": 0.001, "population_shift": -0.0002, "reliable": True}
+    mark_small_populations(fine, 12)
+    assert fine["reliable"] is True and "unreliable_reason" not in fine

@@ -109,13 +109,15 @@ def dmc_running(job_dir: Path, seconds: float) -> Callable[[JobStatus], bool]:
 
 
 def assert_merged_estimate(run_dir: Path, result: dict, warmup: int, nblocks: int, nconfig: int) -> None:
-    """The published DMC estimate is the merged file's, every block once: the mean over blocks of the
-    walker-weighted mean of the populations' energies Σw·E/Σw, and the error their run means' scatter
-    (G − 1 dof, × t_{G−1}(0.9)/z(0.9)), computed here with plain numpy from the file (issue 14)."""
+    """The published DMC estimate is the merged file's, every block once: the all-walker mean (PyQMC's
+    block energies by their weights), the shift to the walker-weighted mean of the populations' energies
+    Σw·E/Σw, and the error their run means' scatter (G − 1 dof, × t_{G−1}(0.9)/z(0.9)), computed here
+    with plain numpy from the file (issue 14)."""
     with h5py.File(run_dir / "dmc.hdf5", "r") as handle:
         # a drift finding samples as much again (health.FIXES), so the run may be longer than planned
         blocks = max(nblocks, int(result.get("blocks", nblocks)))
         assert list(handle["block"][()]) == list(range(blocks)), "no block lost or repeated"
+        total, weight = np.real(handle["energytotal"][:blocks]), handle["weight"][:blocks]
         energy = handle["energygroups"][()][:blocks] / handle["energygroupweight"][()][:blocks]
     # the plan's warm-up, or the longer one an equilibration health fix chose (recorded in the result)
     used = result.get("warmup", warmup)
@@ -127,7 +129,9 @@ def assert_merged_estimate(run_dir: Path, result: dict, warmup: int, nblocks: in
     mean = float(run_means @ sizes / sizes.sum())
     spread = np.sqrt(np.sum(sizes * (run_means - mean) ** 2) / (groups - 1) / sizes.sum())
     error = float(spread * scipy.stats.t.ppf(0.9, groups - 1) / scipy.stats.norm.ppf(0.9))
-    assert result["energy"] == pytest.approx(mean, abs=1e-12)
+    everyone = float(np.sum(total[used:] * weight[used:]) / np.sum(weight[used:]))
+    assert result["energy"] == pytest.approx(everyone, abs=1e-12)
+    assert result["population_shift"] == pytest.approx(mean - everyone, abs=1e-12)
     assert result["error"] == pytest.approx(error, rel=1e-9)
     assert result["energy"] == pytest.approx(-1.1745, abs=0.02)
 

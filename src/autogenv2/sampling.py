@@ -107,16 +107,15 @@ def publish(energy: np.ndarray, weights: np.ndarray | None, warmup: int, walkers
     samples, where the code records it (QWalk), for :func:`errorbar.tail_floor`. With ``walkers``
     (VMC's block means of independent walker groups) the error bar published and planned with is
     :func:`stats.precision_walkers`, about √G times surer of itself than any error of the one averaged
-    series; the reblocked one stays beside it. DMC populations publish the mean of their block energies
-    (``energy`` and ``weights`` serve the health check), the mean their scatter is the error of.
+    series; the reblocked one stays beside it. DMC populations publish the all-walker weighted mean
+    (PyQMC's ``energytotal`` by ``weight``), the error their scatter, and ``population_shift``: the
+    mean of the populations' own energies minus it, what combing each population on its own moved
+    (docs/benchmarks.md "PyQMC DMC: populations").
     """
     if energy.size - warmup < 1:
         return None
-    series, series_weights = energy, weights
-    if walkers is not None and walkers.populations:
-        series, series_weights = walkers.series(), None
     with np.errstate(all="ignore"):
-        pub = errorbar.publish(series, series_weights, warmup=warmup, sample_variance=sample_variance)
+        pub = errorbar.publish(energy, weights, warmup=warmup, sample_variance=sample_variance)
         est, quality = pub.estimate, pub.results()
         if walkers is None:
             prec = stats.precision(energy, weights, warmup=warmup)
@@ -127,6 +126,8 @@ def publish(energy: np.ndarray, weights: np.ndarray | None, warmup: int, walkers
             if math.isfinite(prec.error):
                 est = replace(est, error=prec.error, reliable=prec.reliable)
                 quality |= errorbar.from_precision(prec)
+            if walkers.populations:
+                quality["population_shift"] = float(walkers.series()[warmup:].mean() - est.mean)
         found = health.check_series(energy, weights if walker_weight is None else walker_weight, warmup)
     return Published(est, prec, quality, found)
 
