@@ -119,8 +119,9 @@ def mark_small_populations(results: dict[str, Any], walkers: float) -> None:
     that order may remain in the published mean. The run goes on (more blocks would not help).
 
     Measured (H2, τ = 0.02, 16 populations of 12–13 walkers): with an optimized Jastrow the shift is
-    +0.09 mHa, at most 0.17σ over 200 runs; with the unoptimized one +0.6 mHa, about 0.1σ of a
-    185-block run, growing relative to σ as runs lengthen (docs/benchmarks.md "PyQMC DMC: populations").
+    +0.10 mHa, at most 0.14σ over 200 runs; with the unoptimized one +0.68 mHa, median 0.15σ of a
+    180-block run (1 of 39 over the limit), growing relative to σ as √blocks (docs/benchmarks.md
+    "PyQMC DMC: populations", "Population control").
     """
     shift, error = results.get("population_shift"), results.get("error")
     if shift is None or error is None or abs(shift) <= POPULATION_SHIFT_LIMIT * error:
